@@ -1,0 +1,659 @@
+"""Pages of the curation hub: the home overview, languages, jobs, and the review
+workflow — queues, the focus view, adjudication, agreement, browse with bulk actions and
+the audit trail."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import Avg, Count, Q, prefetch_related_objects
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from curation import review as rv
+from curation.actions import (ReviewRefused, do_adjudicate, do_bulk_review, do_configure_queue, do_discard_edit,
+                              do_edit_sample, do_record_review, do_swap_pair, do_undo_review)
+from curation.agreement import interpret, queue_agreement
+from curation.jobs import request_cancel
+from curation.models import (Assignment, BulkAction, DocQAItem, Execution, Job, Language, Review, ReviewQueue,
+                             ReviewStatus, Sample)
+from curation.roles import ADMIN, PM, can_review, has_role, role_required
+
+
+def _languages_for_user(request: HttpRequest):
+    """PMs and admins see every language; a reviewer sees the ones they are a member of."""
+    if has_role(request.user, PM):
+        return Language.objects.all()
+    return Language.objects.filter(members=request.user)
+
+
+def _get_language_for_user(request: HttpRequest, slug: str) -> Language:
+    return get_object_or_404(_languages_for_user(request), slug=slug)
+
+
+def _get_job_for_user(request: HttpRequest, pk: int) -> Job:
+    return get_object_or_404(Job.objects.select_related("language"), pk=pk)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    languages = _languages_for_user(request).annotate(
+        n_sections=Count("sections", distinct=True), n_tasks=Count("tasks", distinct=True))
+    # Capped per queue (a million-row COUNT per page view is not worth its milliseconds):
+    # the sum reads "at least" when any queue passed the cap.
+    per_queue = rv.pending_counts([lang.pk for lang in languages])
+    pending: dict[int, tuple[int, bool]] = {}
+    for (language_id, _queue), (n, more) in per_queue.items():
+        total, capped = pending.get(language_id, (0, False))
+        pending[language_id] = (total + n, capped or more)
+    rows = [(lang, *pending.get(lang.pk, (0, False))) for lang in languages]
+    jobs = Job.objects.select_related("language").order_by("-created_at")[:10] if has_role(request.user, PM) else []
+    return render(request, "curation/home.html", {"rows": rows, "jobs": jobs})
+
+
+@login_required
+def language_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    language = _get_language_for_user(request, slug)
+    sections = language.sections.only("anchor", "title", "order")
+    tasks = language.tasks.only("name", "split", "category", "source").order_by("split", "name")
+    return render(request, "curation/language.html", {"language": language, "sections": sections, "tasks": tasks})
+
+
+@login_required
+def doc_section(request: HttpRequest, slug: str, anchor: str) -> HttpResponse:
+    language = _get_language_for_user(request, slug)
+    section = get_object_or_404(language.sections, anchor="§" + anchor)
+    return render(request, "curation/section.html", {"language": language, "section": section})
+
+
+@role_required(PM)
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = Job.objects.select_related("language").order_by("-created_at")[:100]
+    return render(request, "curation/jobs.html", {"jobs": jobs})
+
+
+@role_required(PM)
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _get_job_for_user(request, pk)
+    template = "curation/_job_status.html" if request.htmx else "curation/job.html"
+    return render(request, template, {"job": job})
+
+
+@require_POST
+@role_required(ADMIN)
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _get_job_for_user(request, pk)
+    request_cancel(job)
+    return redirect("curation-view-job", pk=job.pk)
+
+
+# ================================================================ review workflow
+# Queues, the focus view (one item, keyboard-driven, next item swapped in by htmx),
+# adjudication, agreement, browse with bulk actions, the audit trail.
+
+
+PAGE_SIZE = 50
+# The focus view shows "1,000+ left": an exact figure would cost a count per decision.
+FOCUS_COUNT_CAP = 1_000
+
+
+def _get_language_for_review(request: HttpRequest, slug: str) -> Language:
+    """A language the user may review: PMs are refused (403) — they see queues, they do not
+    review; a reviewer who is not a member of the language gets a 404, as if it did not exist."""
+    # Roles are read from the user's groups several times per request (here, the template's
+    # context processor): fetch them once.
+    prefetch_related_objects([request.user], "groups")
+    if not can_review(request.user):
+        raise PermissionDenied("PMs see queues and dashboards but do not review.")
+    if has_role(request.user, ADMIN):
+        return get_object_or_404(Language, slug=slug)
+    return get_object_or_404(Language.objects.filter(members=request.user), slug=slug)
+
+
+def _get_queue_kind(kind: str) -> rv.QueueKind:
+    try:
+        return rv.queue_kind(kind)
+    except KeyError:
+        raise Http404("No such queue.") from None
+
+
+def _get_item_for_user(language: Language, qk: rv.QueueKind, pk: int):
+    """An item of this language's queue (404 for any other language's item)."""
+    return get_object_or_404(rv.queue_items(language, qk), pk=pk)
+
+
+def _get_assignment_for_user(request: HttpRequest, language: Language, qk: rv.QueueKind, pk: int,
+                             config: ReviewQueue) -> Assignment:
+    """The user's open hold on item `pk`. A hold the lease took back is claimed again when
+    the item is still free; otherwise ReviewRefused says it went to a colleague."""
+    # Ids are all an action needs (it locks and re-reads the rows itself); a hold is only
+    # ever made on an item of its own language and queue.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, state, edit_id, assigned_at FROM curation_assignment WHERE reviewer_id = %s "
+                       f"AND language_id = %s AND queue = %s AND {qk.column} = %s",
+                       [request.user.pk, language.pk, qk.key, pk])
+        row = cursor.fetchone()
+    if row is not None:
+        held_pk, state, edit_id, assigned_at = row
+        return Assignment(pk=held_pk, reviewer=request.user, language=language, queue=qk.key, state=state,
+                          edit_id=edit_id, assigned_at=assigned_at, **{qk.column: pk})
+    item = _get_item_for_user(language, qk, pk)
+    claimed = rv.claim(request.user, language, qk, config, item_id=item.pk)
+    if claimed is None:
+        raise ReviewRefused("This item was handed to a colleague while you were away.")
+    return Assignment.objects.select_related(qk.field).get(pk=claimed[0])
+
+
+# ---------------------------------------------------------------- forms
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[(d, d) for d in ("accept", "reject", "skip")])
+    reason = forms.CharField(required=False, max_length=100)
+    rating = forms.IntegerField(required=False, min_value=1, max_value=5)
+    comment = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, reasons=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reasons = list(reasons)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "reject" and data.get("reason") not in self.reasons:
+            raise forms.ValidationError("Pick a reason to reject (keys 1–%d)." % len(self.reasons))
+        return data
+
+
+class QueueSettingsForm(forms.Form):
+    overlap = forms.IntegerField(min_value=1, max_value=10, help_text="Reviewers who decide each item")
+    order = forms.ChoiceField(choices=ReviewQueue.Order.choices)
+    lease_minutes = forms.IntegerField(min_value=1, max_value=24 * 60,
+                                       help_text="An item nobody decided returns to the pool after this")
+    reject_reasons = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), help_text="One per line; keys 1–9 pick")
+
+
+class AdjudicateForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject")])
+    reason = forms.CharField(required=False, max_length=100)
+    comment = forms.CharField(required=False, max_length=2000)
+
+
+def _verdict_choices():
+    return [("", "any verdict"), *Execution.Verdict.choices]
+
+
+class BrowseForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search prompt and code")
+    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *Sample.Kind.choices])
+    verdict = forms.ChoiceField(required=False, choices=_verdict_choices)
+    generator = forms.CharField(required=False, max_length=60)
+    status = forms.ChoiceField(required=False, choices=[("", "any status"), *ReviewStatus.choices])
+    reviewer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    error_type = forms.CharField(required=False, max_length=40)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, reviewers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reviewer"].choices = [("", "any reviewer"), *[(u.pk, u.username) for u in reviewers]]
+
+    def filters(self) -> dict:
+        """The cleaned, non-empty filters; JSON-safe (dates as ISO strings) for the audit."""
+        if not self.is_valid():
+            return {}
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v)
+                for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class BulkForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject")])
+    reason = forms.CharField(required=False, max_length=100)
+    matched = forms.IntegerField(min_value=0)
+    confirm = forms.BooleanField(required=True, label="I have checked the filter; apply it to every matching item")
+
+
+def _browse_reviewers(language: Language):
+    """Who can appear in the reviewer filter: the language's members and the admins."""
+    User = get_user_model()
+    return User.objects.filter(Q(languages=language) | Q(is_superuser=True)).distinct().order_by("username")
+
+
+def _browse_filters(filters: dict) -> dict:
+    """Back from the JSON-safe form to values browse_queryset takes."""
+    out = dict(filters)
+    for key in ("date_from", "date_to"):
+        if isinstance(out.get(key), str):
+            out[key] = dt.date.fromisoformat(out[key])
+    return out
+
+
+# ---------------------------------------------------------------- queues
+
+@login_required
+def queue_list(request: HttpRequest) -> HttpResponse:
+    """Every queue of every language the user sees, with counts: waiting (capped),
+    disputed, decided today; reviewers get a link into each queue."""
+    languages = list(_languages_for_user(request))
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    ids = [lang.pk for lang in languages]
+    configs = {(q.language_id, q.kind): q for q in ReviewQueue.objects.filter(language__in=ids)}
+    disputed = rv.status_counts(ids, ReviewStatus.DISPUTED)
+    decided_today = {(lang, queue): n for lang, queue, n in Assignment.objects.filter(
+        language__in=ids, state=Assignment.State.DONE, decided_at__gte=today)
+        .values_list("language", "queue").annotate(n=Count("id")).values_list("language", "queue", "n")}
+    pending = rv.pending_counts(ids)
+    tables = []
+    for lang in languages:
+        rows = []
+        for key, qk in rv.QUEUE_KINDS.items():
+            config = configs.get((lang.pk, key)) or ReviewQueue(language=lang, kind=key)
+            n, more = pending.get((lang.pk, key), (0, False))
+            rows.append({"queue": qk, "config": config, "pending": n, "more": more,
+                         "disputed": disputed.get((lang.pk, key), 0), "today": decided_today.get((lang.pk, key), 0)})
+        tables.append((lang, rows))
+    return render(request, "curation/queues.html", {"tables": tables, "cap": rv.COUNT_CAP})
+
+
+@role_required(ADMIN)
+def queue_settings(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    language = _get_language_for_user(request, slug)
+    qk = _get_queue_kind(kind)
+    config = rv.queue_config(language, kind)
+    if request.method == "POST":
+        form = QueueSettingsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                do_configure_queue(language, kind, by=request.user, overlap=data["overlap"], order=data["order"],
+                                   lease_minutes=data["lease_minutes"],
+                                   reject_reasons=data["reject_reasons"].splitlines())
+            except ReviewRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("curation-list-queues")
+    else:
+        form = QueueSettingsForm(initial={"overlap": config.overlap, "order": config.order,
+                                          "lease_minutes": config.lease_minutes,
+                                          "reject_reasons": "\n".join(config.reject_reasons)})
+    return render(request, "curation/queue_settings.html", {"language": language, "queue": qk, "form": form})
+
+
+# ---------------------------------------------------------------- the focus view
+
+def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, config: ReviewQueue,
+                  assignment: Assignment | None, *, notice: str = "", error: str = "", status: int = 200,
+                  form_errors=None) -> HttpResponse:
+    progress = rv.queue_progress(request.user, language, qk, config.overlap, FOCUS_COUNT_CAP)
+    context = {"language": language, "queue": qk, "config": config, "assignment": assignment,
+               "notice": notice, "error": error, "form_errors": form_errors,
+               "reasons": list(enumerate(config.reject_reasons, start=1)), "undo": progress.can_undo,
+               "remaining": progress.waiting, "remaining_more": progress.more, "done_today": progress.done_today}
+    context["undo_url"] = reverse("curation-undo-review", args=[language.slug, qk.key])
+    if assignment is not None:
+        item = assignment.item
+        context["item"] = item
+        # Reversed once here: the fragment uses each several times, after every decision.
+        context["decide_url"] = reverse("curation-decide-item", args=[language.slug, qk.key, item.pk])
+        context["edit_url"] = reverse("curation-edit-sample", args=[language.slug, qk.key, item.pk]) \
+            if qk.is_sample else ""
+        context["swap_url"] = reverse("curation-swap-pair", args=[language.slug, item.pk]) \
+            if qk.key == rv.PAIRS else ""
+        # Only the reviewer's own history: with several reviewers per item, seeing a
+        # colleague's decision first would bias this one (and the agreement figures).
+        context["history"] = [] if getattr(assignment, "fresh", False) else (
+            Review.objects.filter(**{qk.field: item}, reviewer=request.user).select_related("reviewer")
+            .order_by("-created_at")[:12])
+        if qk.is_sample:
+            context.update(_sample_context(item, assignment))
+        elif qk.key == rv.PAIRS:
+            context["diff"] = rv.side_by_side(item.chosen, item.rejected)
+        else:
+            context.update(_docqa_context(language, item))
+    template = "curation/_focus.html" if request.htmx else "curation/review.html"
+    return render(request, template, context, status=status)
+
+
+def _sample_context(sample: Sample, assignment: Assignment | None) -> dict:
+    from curation.execution import program_for
+
+    execution = sample.executions.order_by("-created_at").first()
+    program = program_for(sample)
+    context = {"execution": execution,
+               "tests": json.dumps(program.tests, indent=1, ensure_ascii=False) if program.tests else "",
+               "entry_point": program.entry_point or "",
+               "flags": (sample.metadata or {}).get("flags") or [],
+               "edit": None}
+    edit = assignment.edit if assignment is not None and assignment.edit_id else None
+    if edit is not None:
+        context.update(edit=edit, edit_diff=rv.side_by_side(sample.code, edit.edited_code),
+                       edit_ok=rv.edit_is_acceptable(sample.verdict, edit.edited_execution))
+    return context
+
+
+def _docqa_context(language: Language, item: DocQAItem) -> dict:
+    cited = [a for a in (item.cited_anchors or []) if isinstance(a, str)]
+    found = {s.anchor: s for s in language.sections.filter(anchor__in=cited)}
+    return {"answer_pieces": [(text, rv.anchor_id(anchor) if anchor in found else None)
+                              for text, anchor in rv.split_citations(item.answer)],
+            "question_pieces": [(text, rv.anchor_id(anchor) if anchor in found else None)
+                                for text, anchor in rv.split_citations(item.question)],
+            "sections": [(found[a], rv.anchor_id(a)) for a in cited if a in found],
+            "missing_anchors": [a for a in cited if a not in found]}
+
+
+@login_required
+def review_next(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """The focus view: one item of the queue, the one this reviewer holds or the next free one."""
+    language = _get_language_for_review(request, slug)
+    qk = _get_queue_kind(kind)
+    config = rv.queue_config(language, kind)
+    assignment = rv.next_item_for(request.user, language, kind, config=config)
+    return _render_focus(request, language, qk, config, assignment)
+
+
+@require_POST
+@login_required
+def review_decide(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
+    """Accept, reject (with a reason) or skip the item; htmx gets the next item in reply."""
+    language = _get_language_for_review(request, slug)
+    qk = _get_queue_kind(kind)
+    config = rv.queue_config(language, kind)
+    form = DecisionForm(request.POST, reasons=config.reject_reasons)
+    notice = error = ""
+    try:
+        assignment = _get_assignment_for_user(request, language, qk, pk, config)
+        if not form.is_valid():
+            return _render_focus(request, language, qk, config, assignment,
+                                 error=" ".join(m for msgs in form.errors.values() for m in msgs),
+                                 status=200 if request.htmx else 400)
+        data = form.cleaned_data
+        do_record_review(assignment, data["decision"], by=request.user, reason=data.get("reason") or "",
+                         rating=data.get("rating"), comment=data.get("comment") or "",
+                         overlap=config.overlap)
+        notice = {"accept": "Accepted", "reject": "Rejected", "skip": "Skipped"}[data["decision"]] + f" #{pk}."
+    except ReviewRefused as exc:
+        error = str(exc)
+    if not request.htmx:
+        return redirect("curation-review-next", slug=slug, kind=kind)
+    return _render_focus(request, language, qk, config, rv.next_item_for(request.user, language, kind, config=config),
+                         notice=notice, error=error)
+
+
+@require_POST
+@login_required
+def review_undo(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """Take back this reviewer's last decision in the queue and show that item again."""
+    language = _get_language_for_review(request, slug)
+    qk = _get_queue_kind(kind)
+    config = rv.queue_config(language, kind)
+    target = rv.undo_target(request.user, language, kind)
+    notice = error = ""
+    if target is None:
+        error = "Nothing to undo."
+    else:
+        try:
+            do_undo_review(target, by=request.user)
+            notice = f"Undone: #{target.item_id} is back."
+        except ReviewRefused as exc:
+            error = str(exc)
+    if not request.htmx:
+        return redirect("curation-review-next", slug=slug, kind=kind)
+    return _render_focus(request, language, qk, config, rv.next_item_for(request.user, language, kind, config=config),
+                         notice=notice, error=error)
+
+
+@require_POST
+@login_required
+def review_edit(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
+    """Run an edited program in the sandbox and keep it as a revision (or discard the edit)."""
+    language = _get_language_for_review(request, slug)
+    qk = _get_queue_kind(kind)
+    if not qk.is_sample:
+        raise Http404("Only samples' programs are edited here.")
+    config = rv.queue_config(language, kind)
+    notice = error = ""
+    try:
+        assignment = _get_assignment_for_user(request, language, qk, pk, config)
+        if request.POST.get("discard"):
+            do_discard_edit(assignment, by=request.user)
+            notice = "Edit discarded."
+        else:
+            review = do_edit_sample(assignment, request.POST.get("code", ""), by=request.user)
+            notice = f"Edit ran: {review.edited_execution.get_verdict_display()}."
+    except ReviewRefused as exc:
+        error = str(exc)
+    if not request.htmx:
+        return redirect("curation-review-next", slug=slug, kind=kind)
+    return _render_focus(request, language, qk, config, rv.next_item_for(request.user, language, kind, config=config),
+                         notice=notice, error=error)
+
+
+@require_POST
+@login_required
+def pair_swap(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Swap a DPO pair's chosen and rejected sides."""
+    language = _get_language_for_review(request, slug)
+    qk = _get_queue_kind(rv.PAIRS)
+    config = rv.queue_config(language, rv.PAIRS)
+    notice = error = ""
+    try:
+        do_swap_pair(_get_assignment_for_user(request, language, qk, pk, config), by=request.user)
+        notice = "Swapped chosen and rejected."
+    except ReviewRefused as exc:
+        error = str(exc)
+    if not request.htmx:
+        return redirect("curation-review-next", slug=slug, kind=rv.PAIRS)
+    return _render_focus(request, language, qk, config,
+                         rv.next_item_for(request.user, language, rv.PAIRS, config=config), notice=notice, error=error)
+
+
+# ---------------------------------------------------------------- adjudication and agreement
+
+@role_required(ADMIN)
+def dispute_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Items whose reviewers disagreed, each with every reviewer's decision, for an admin to settle."""
+    language = _get_language_for_user(request, slug)
+    rows = []
+    for qk in rv.QUEUE_KINDS.values():
+        items = list(rv.queue_items(language, qk).filter(status=ReviewStatus.DISPUTED).order_by("pk")[:100])
+        if not items:
+            continue
+        decisions: dict[int, list] = {}
+        for a in Assignment.objects.filter(**{f"{qk.field}__in": items}, state=Assignment.State.DONE) \
+                .select_related("reviewer", "review").order_by("decided_at"):
+            decisions.setdefault(a.item_id, []).append(a)
+        rows += [(qk, item, decisions.get(item.pk, [])) for item in items]
+    reasons = rv.queue_config(language, "syntax").reject_reasons
+    return render(request, "curation/disputes.html", {"language": language, "rows": rows, "reasons": reasons})
+
+
+@require_POST
+@role_required(ADMIN)
+def adjudicate(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
+    language = _get_language_for_user(request, slug)
+    qk = _get_queue_kind(kind)
+    item = _get_item_for_user(language, qk, pk)
+    form = AdjudicateForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Invalid adjudication.", status=400)
+    try:
+        do_adjudicate(item, form.cleaned_data["decision"], by=request.user, reason=form.cleaned_data["reason"],
+                      comment=form.cleaned_data["comment"])
+    except ReviewRefused as exc:
+        return HttpResponse(str(exc), status=409)
+    return redirect("curation-list-disputes", slug=slug)
+
+
+@role_required(PM)
+def agreement(request: HttpRequest, slug: str) -> HttpResponse:
+    """Agreement per queue (Fleiss' kappa over items several reviewers decided) and per
+    reviewer (Cohen's kappa against each colleague on shared items, weighted)."""
+    language = _get_language_for_user(request, slug)
+    rows = list(Assignment.objects.filter(language=language, state=Assignment.State.DONE)
+                .values_list("queue", "sample_id", "pair_id", "docqa_id", "reviewer__username", "decision"))
+    by_queue: dict[str, list] = {}
+    for queue, s, p, d, who, decision in rows:
+        by_queue.setdefault(queue, []).append(((queue, s or p or d), who, decision))
+    queues = [(rv.QUEUE_KINDS[q], figures, interpret(figures.fleiss))
+              for q, figures in ((q, queue_agreement(triples)) for q, triples in sorted(by_queue.items()))
+              if q in rv.QUEUE_KINDS]
+    overall = queue_agreement([t for triples in by_queue.values() for t in triples])
+    effort = {row["reviewer__username"]: row for row in Assignment.objects.filter(
+        language=language, state__in=[Assignment.State.DONE, Assignment.State.SKIPPED])
+        .values("reviewer__username").annotate(
+            decided=Count("id", filter=Q(state=Assignment.State.DONE)),
+            accepted=Count("id", filter=Q(decision="accept")),
+            skipped=Count("id", filter=Q(state=Assignment.State.SKIPPED)),
+            seconds=Avg("review__seconds_spent"))}
+    reviewers = [(r, effort.get(r.reviewer, {}), interpret(r.kappa)) for r in overall.reviewers]
+    return render(request, "curation/agreement.html", {"language": language, "queues": queues, "overall": overall,
+                                                       "overall_word": interpret(overall.fleiss),
+                                                       "reviewers": reviewers})
+
+
+# ---------------------------------------------------------------- browse and bulk
+
+def _error_types(language: Language) -> list[str]:
+    from curation.execution import pack_for
+
+    try:
+        pack = pack_for(language)
+        named = [name for name, _ in pack.errors.types]
+    except Exception:  # noqa: BLE001 — a moved pack must not break browsing
+        named = []
+    return [*named, "syntax_error", "runtime_error"]
+
+
+def _distinct_generators(language: Language) -> list[str]:
+    """The generators of a language's samples. On Postgres a recursive skip-scan over the
+    (language, generator) index: a dozen index probes instead of reading a million rows."""
+    if connection.vendor != "postgresql":
+        return list(Sample.objects.filter(language=language).values_list("generator", flat=True)
+                    .distinct().order_by("generator"))
+    sql = """
+        WITH RECURSIVE g(name) AS (
+            (SELECT generator FROM curation_sample WHERE language_id = %s ORDER BY generator LIMIT 1)
+            UNION ALL
+            SELECT (SELECT generator FROM curation_sample WHERE language_id = %s AND generator > g.name
+                    ORDER BY generator LIMIT 1) FROM g WHERE g.name IS NOT NULL
+        ) SELECT name FROM g WHERE name IS NOT NULL LIMIT 200"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [language.pk, language.pk])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@login_required
+def browse(request: HttpRequest, slug: str) -> HttpResponse:
+    """Samples filtered by kind, verdict, generator, status, reviewer, error type, date and
+    full-text search; newest first, paged by id (no OFFSET), counted up to a cap."""
+    language = _get_language_for_user(request, slug)
+    form = BrowseForm(request.GET or None, reviewers=_browse_reviewers(language))
+    filters = form.filters() if request.GET else {}
+    cleaned = _browse_filters(filters)
+    qs = rv.browse_queryset(language, cleaned)
+    searching = rv.search_tsquery(filters.get("q", "")) is not None
+    before, after = request.GET.get("before", ""), request.GET.get("after", "")
+    anchor = before or after
+    position = (Sample.objects.filter(language=language, pk=int(anchor)).values_list("created_at", "pk").first()
+                if anchor.isdigit() else None)
+    newer = bool(position) and after.isdigit()
+    with rv.bitmap_scans(searching):
+        count, more = rv.capped_count(qs, rv.BROWSE_COUNT_CAP)
+    estimate = rv.estimate_rows(qs) if more else None
+    page, more_beyond = [], False
+    if count:
+        page, more_beyond = rv.browse_page(language, cleaned, position=position, newer=newer, size=PAGE_SIZE,
+                                           few=not more, columns=("id", "kind", "generator", "verdict", "status",
+                                                                  "prompt", "created_at", "quality", "language_id"))
+    has_newer, has_older = (more_beyond, True) if newer else (position is not None, more_beyond)
+    query = {k: v for k, v in request.GET.items() if k in rv.BROWSE_FILTERS and v}
+    context = {"language": language, "form": form, "page": page, "count": count, "more": more,
+               "estimate": estimate if estimate and estimate > count else None,
+               "has_older": has_older and bool(page), "has_newer": has_newer and bool(page),
+               "first_id": page[0].pk if page else None, "last_id": page[-1].pk if page else None,
+               "query": query, "querystring": _querystring(query), "generators": _distinct_generators(language),
+               "error_types": _error_types(language), "may_bulk": can_review(request.user)}
+    template = "curation/_browse_results.html" if request.htmx and not request.htmx.boosted else "curation/browse.html"
+    return render(request, template, context)
+
+
+def _querystring(query: dict) -> str:
+    return urlencode(query)
+
+
+@login_required
+def bulk_review(request: HttpRequest, slug: str) -> HttpResponse:
+    """Accept or reject the whole filtered set (not just a page): GET shows what will
+    change and asks to confirm; POST applies it set-based and records it."""
+    language = _get_language_for_review(request, slug)
+    source = request.POST if request.method == "POST" else request.GET
+    form = BrowseForm(source, reviewers=_browse_reviewers(language))
+    filters = form.filters()
+    qs = rv.browse_queryset(language, _browse_filters(filters))
+    reasons = rv.queue_config(language, filters.get("kind") or "syntax").reject_reasons
+    if request.method == "POST":
+        bulk_form = BulkForm(request.POST)
+        if bulk_form.is_valid():
+            data = bulk_form.cleaned_data
+            try:
+                bulk = do_bulk_review(language, qs, data["decision"], by=request.user, reason=data["reason"],
+                                      filters=filters, matched=data["matched"])
+            except ReviewRefused as exc:
+                bulk_form.add_error("reason", str(exc))
+            else:
+                return render(request, "curation/bulk_done.html", {"language": language, "bulk": bulk,
+                                                                   "querystring": _querystring(filters)})
+    else:
+        bulk_form = BulkForm(initial={"decision": request.GET.get("decision", "accept")})
+    waiting = qs.filter(status=ReviewStatus.PENDING).count()  # exact: this page is a confirmation
+    return render(request, "curation/bulk.html", {
+        "language": language, "filters": filters, "hidden": {k: v for k, v in filters.items()},
+        "waiting": waiting, "bulk_form": bulk_form, "reasons": reasons,
+        "decision": bulk_form["decision"].value() or "accept", "querystring": _querystring(filters)})
+
+
+# ---------------------------------------------------------------- audit and detail
+
+@role_required(PM)
+def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every decision: who, when, what, on which item, how long it took; newest first."""
+    language = _get_language_for_user(request, slug)
+    reviews = Review.objects.filter(Q(sample__language=language) | Q(pair__language=language)
+                                    | Q(docqa__language=language)).select_related("reviewer", "bulk_action")
+    who, decision = request.GET.get("reviewer", ""), request.GET.get("decision", "")
+    if who.isdigit():
+        reviews = reviews.filter(reviewer_id=int(who))
+    if decision in Review.Decision.values:
+        reviews = reviews.filter(decision=decision)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        reviews = reviews.filter(pk__lt=int(before))
+    page = list(reviews.order_by("-pk")[:PAGE_SIZE + 1])
+    query = {k: v for k, v in (("reviewer", who), ("decision", decision)) if v}
+    return render(request, "curation/audit.html", {
+        "language": language, "page": page[:PAGE_SIZE], "has_older": len(page) > PAGE_SIZE,
+        "last_id": page[PAGE_SIZE - 1].pk if len(page) > PAGE_SIZE else None, "querystring": _querystring(query),
+        "reviewers": _browse_reviewers(language), "decisions": Review.Decision.values, "who": who,
+        "decision": decision, "bulks": BulkAction.objects.filter(language=language).select_related("decided_by")[:20]})
+
+
+@login_required
+def sample_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """One sample, read-only: code, every execution, provenance, its whole review history."""
+    language = _get_language_for_user(request, slug)
+    sample = get_object_or_404(Sample.objects.select_related("task", "parent", "job"), language=language, pk=pk)
+    context = {"language": language, "item": sample, **_sample_context(sample, None),
+               "executions": sample.executions.order_by("-created_at")[:10],
+               "history": Review.objects.filter(sample=sample).select_related("reviewer", "edited_execution")
+               .order_by("-created_at"),
+               "review_url": reverse("curation-review-next", args=[slug, sample.kind]) if can_review(request.user)
+               else ""}
+    return render(request, "curation/sample.html", context)

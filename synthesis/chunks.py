@@ -1,0 +1,183 @@
+"""What the synthesis task needs around the pure cores: the model backend a job asked
+for, accepted code to grow from, and triage of each validated batch."""
+from __future__ import annotations
+
+
+from curation.models import Language, ReviewStatus, Sample
+
+ACCEPTED_SEEDS = 2000  # enough variety for recombination without loading a million rows
+
+
+def accepted_code(language: Language, limit: int = ACCEPTED_SEEDS) -> list[str]:
+    return list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
+                .order_by("-id").values_list("code", flat=True)[:limit])
+
+
+def backend_for(params: dict):
+    """The model backend a job names, else the configured teacher endpoint, else None —
+    built by training's one factory, which applies the SSRF guard."""
+    from training.backend_settings import backend_from_spec
+
+    return backend_from_spec(params.get("backend"))
+
+
+NEAR_SEEDS = 20000  # recent items of the language the near-duplicate index starts from
+DROPPED = ("exact_duplicates", "near_duplicates")  # not stored at all; counted as duplicates
+# What synthesis triage does unless the language or the job says otherwise: augmentations,
+# error-fix samples and DPO pairs are variants of one program by design (a renamed copy;
+# the same fix for different breakages; one reference against different wrong answers),
+# so near-duplicate removal would keep one per program. Exact duplicates still go.
+SYNTHESIS_RULES = {"near_duplicates": {"skip_kinds": ["augment", "errfix", "pair"]}}
+
+# Per process, so a worker pays for a signature once, not once per job: MinHash
+# signatures of samples by content hash, per language and index settings;
+# and built contamination indexes by the digest of their held-out texts.
+_signatures: dict[tuple, dict[str, object]] = {}
+_contamination: dict[tuple, object] = {}
+_CONTAMINATION_CACHE = 8
+_FETCH = 2000
+
+
+def merge_rules(*layers: dict) -> dict:
+    """Triage rules, later layers overriding earlier ones setting by setting."""
+    merged: dict = {}
+    for layer in layers:
+        for check, values in (layer or {}).items():
+            if isinstance(values, bool):
+                values = {"on": values}
+            merged[check] = {**merged.get(check, {}), **values}
+    return merged
+
+
+class ChunkTriage:
+    """Triage across a job's chunks: the near-duplicate and contamination indexes are built
+    once per job and grow with what it keeps. Duplicates are dropped; other rejections are
+    stored as auto-rejected with the reason, so a PM can see what the rules caught."""
+
+    def __init__(self, content, rules: dict, kept: list, benchmarks: list[dict], *, signatures=None):
+        """kept: triage Items already in the dataset; or `signatures`, a callable that
+        takes the empty index and returns [(key, signature)] to seed it with instead."""
+        from synthesis import triage
+
+        self.triage = triage
+        self.pack = content.pack
+        self.language_pk = None  # set by for_language; keys the signature cache
+        self.rules = triage.resolve_rules(rules)
+        near = self.rules["near_duplicates"]
+        self.near = triage.NearDuplicateIndex(threshold=near["threshold"], num_perm=near["num_perm"],
+                                              shingle=near["shingle"], pack=self.pack)
+        if near["on"]:
+            if signatures is not None:
+                for key, signature in signatures(self.near):
+                    self.near.add(key, "", signature)
+            else:
+                self.near.seed(kept)
+        self.contamination = self._contamination_index(content, benchmarks)
+
+    def _contamination_index(self, content, benchmarks):
+        import hashlib
+
+        triage = self.triage
+        rule = self.rules["decontamination"]
+        problems = triage.heldout_problems(content, benchmarks)
+        digest = hashlib.sha256()
+        for problem in problems:
+            digest.update(problem.id.encode() + b"\x00" + "\x1f".join(problem.texts).encode("utf-8", "replace"))
+        keep = triage._keep_names(self.pack)
+        key = (digest.hexdigest(), rule["n"], rule["min_fraction"], rule["ignore_names"], keep)
+        index = _contamination.get(key)
+        if index is None:
+            if len(_contamination) >= _CONTAMINATION_CACHE:
+                _contamination.clear()
+            index = _contamination[key] = triage.ContaminationIndex(
+                problems, n=rule["n"], min_fraction=rule["min_fraction"], ignore_names=rule["ignore_names"],
+                keep_names=keep)
+        return index
+
+    @classmethod
+    def for_language(cls, language: Language, content, job_rules: dict) -> "ChunkTriage":
+        from curation.models import Task
+
+        rules = merge_rules(SYNTHESIS_RULES, language.spec.get("triage") or {}, job_rules)
+        benchmarks = [{"id": f"{t.source}:{t.name}", "prompt": t.prompt, "solution": t.reference}
+                      for t in Task.objects.filter(language=language).exclude(source="pack")]
+        triage = cls(content, rules, [], benchmarks, signatures=lambda index: _recent_signatures(language, index))
+        triage.language_pk = language.pk
+        return triage
+
+    def filter(self, items: list) -> tuple[list, dict]:
+        """Validated items in; the ones to store out (with status and reason set), and counts."""
+        from synthesis.triage import Item
+
+        triage_items = []
+        for index, v in enumerate(items):
+            if v.kind == "docqa":
+                triage_items.append(Item(id=str(index), prompt=f"{v.candidate.question}\n{v.candidate.answer}",
+                                         kind="docqa"))
+            elif v.kind == "pair":
+                # A pair is its two programs: one reference solution makes many pairs.
+                triage_items.append(Item(id=str(index), prompt=v.prompt, code=f"{v.code}\n{v.rejected_code}",
+                                         kind="pair"))
+            else:
+                triage_items.append(Item(id=str(index), prompt=v.prompt, code=v.code, kind=v.sample_kind))
+        indexed = len(self.near)
+        decisions = self.triage.triage(triage_items, self.rules, pack=self.pack, heldout=self.contamination,
+                                       near_index=self.near)
+        self._remember_signatures(items, indexed)
+        kept, counts = [], {"duplicates": 0, "auto_rejected": 0}
+        for v, d in zip(items, decisions):
+            if d.action == "reject" and d.reason in DROPPED:
+                counts["duplicates"] += 1
+                continue
+            if d.action == "reject":
+                v.status, counts["auto_rejected"] = "auto_rejected", counts["auto_rejected"] + 1
+                # per reason too, so the report can say what the rules caught
+                key = f"auto_rejected_{d.reason}"
+                counts[key] = counts.get(key, 0) + 1
+            if d.reason:
+                v.triage_reason = (f"{d.reason}: {d.detail}" + (f" ({d.matched})" if d.matched else ""))[:200]
+            kept.append(v)
+        return kept, counts
+
+    def _remember_signatures(self, items: list, indexed: int) -> None:
+        """Signatures triage just computed for samples, by the content hash they will be
+        stored under, so the next job's index need not compute them again."""
+        from synthesis.store import item_hash
+
+        if self.language_pk is None:
+            return
+        cache = _signatures.setdefault(_signature_key(self.language_pk, self.near), {})
+        for serial in range(indexed, len(self.near)):
+            if len(cache) >= 2 * NEAR_SEEDS:  # a long job: the next one re-reads the rest
+                return
+            v = items[int(self.near._ids[serial])]
+            if v.kind == "sample":
+                v.content_hash = v.content_hash or item_hash(self.pack, v.prompt, v.code)
+                cache[v.content_hash] = self.near._signatures[serial]
+
+
+def _signature_key(language_pk, index) -> tuple:
+    return (language_pk, getattr(index.pack, "line_comment", ""), index.num_perm, index.shingle, index.keep)
+
+
+def _recent_signatures(language: Language, index) -> list[tuple[str, object]]:
+    """Signatures of the language's NEAR_SEEDS most recent samples, oldest first; only the
+    samples this process has not seen (or triaged) yet are read and hashed. A signature is
+    a function of the normalised code, which the content hash covers."""
+    from synthesis.triage import Item, _near_text, normalise
+
+    key = _signature_key(language.pk, index)
+    known = _signatures.get(key, {})
+    recent = list(Sample.objects.filter(language=language).order_by("-id")
+                  .values_list("id", "content_hash")[:NEAR_SEEDS])
+    missing = [pk for pk, h in recent if h not in known]
+    fresh = {}
+    for start in range(0, len(missing), _FETCH):
+        for h, prompt, code in Sample.objects.filter(id__in=missing[start:start + _FETCH]).values_list(
+                "content_hash", "prompt", "code"):
+            text = _near_text(Item(id="", prompt=prompt, code=code), normalise(code, index.pack))
+            fresh[h] = index.signature(text, normalised=True)
+    signatures = {h: known.get(h) or fresh.get(h) for _, h in recent}
+    # Only what is still recent stays cached, so the cache never outgrows NEAR_SEEDS per language.
+    _signatures[key] = {h: v for h, v in signatures.items() if v is not None}
+    return [(f"sample:{pk}", signatures[h]) for pk, h in reversed(recent) if signatures[h] is not None]

@@ -1,0 +1,117 @@
+"""Celery tasks of synthesis: thin shells that load, call the cores, store."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from celery import shared_task
+
+from curation.jobs import JobProgress, run_job
+
+# While batches run in the sandbox, the job's own threads generate, triage and store. The
+# sandbox's feeder threads wake on every finished program and need the GIL for a moment;
+# with CPython's default 5 ms switch interval they wait behind that Python for longer than
+# a small program takes to run (measured here: a busy Python thread cut run_many's rate on
+# tiny programs to about a third at 5 ms, to about 0.7 at 0.5 ms).
+SWITCH_INTERVAL = 0.0005
+# Candidates go to the sandbox in batches of this many as they are generated, so the first
+# programs run while the rest of the chunk is still being made; a chunk (the unit of
+# storing and of redelivery) is several batches.
+VALIDATION_BATCH = 25
+ALWAYS_COUNTED = ("generated", "executed", "passed", "stored", "duplicates", "auto_rejected")
+
+
+@shared_task(name="synthesis.run_generator")
+def run_generator(job_id: int) -> None:
+    run_job(job_id, synthesize)
+
+
+@contextmanager
+def _short_switch_interval():
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def synthesize(progress: JobProgress) -> None:
+    """Generate, validate in the sandbox, triage and store, chunk by chunk.
+
+    Each chunk is stored together with the job's counters in one transaction, and
+    generators are deterministic for a seed, so a redelivered job skips the chunks it
+    already stored and never writes half a chunk. The stages overlap (synthesis.streaming):
+    batches run in the sandbox while the next ones are generated and earlier chunks are
+    triaged and stored, in order. When the generator raises, the chunks it finished are
+    stored first, then the job fails.
+    """
+    from itertools import islice
+
+    from django.db import transaction
+
+    from curation.packs import read_pack
+    from sandbox import run_many
+    from synthesis.candidates import Source
+    from synthesis.chunks import ChunkTriage, accepted_code, backend_for
+    from synthesis.pipeline import ChunkReport, validate
+    from synthesis.registry import NEEDS, get_generator, limits_for
+    from synthesis.store import store_chunk, tasks_by_name
+    from synthesis.streaming import DEFAULT_CHUNK, ChunkStream
+
+    params = progress.params
+    language = progress.job.language
+    content = read_pack(language.pack_path)
+    pack = content.pack
+    name, count, seed = params["generator"], int(params["count"]), int(params.get("seed", 0))
+    generator_params = dict(params.get("params") or {})
+    # A generator's own `count` default (often 50) would otherwise cap a job asked for more.
+    generator_params.setdefault("count", count)
+    backend = backend_for(params)
+    if backend is not None:
+        generator_params["backend"] = backend
+    limits = limits_for(name, params.get("limits"))
+    licence = params.get("licence") or pack.licence
+
+    source = Source(content, accepted=accepted_code(language))
+    candidates = islice(get_generator(name)(source, generator_params, seed), count)
+    chunk_size = int(params.get("chunk_size", DEFAULT_CHUNK))
+    # Built when the first batch comes back from the sandbox, not before it is sent: the
+    # triage indexes and the task names take a moment the sandbox need not wait for.
+    ready: dict = {}
+
+    def triage(items: list) -> tuple[list, dict]:
+        if "triage" not in ready:
+            ready["triage"] = ChunkTriage.for_language(language, content, params.get("triage") or {})
+        return ready["triage"].filter(items)
+
+    def store(index: int, report: ChunkReport, triage_counts: dict, made: int) -> None:
+        if "tasks" not in ready:
+            ready["tasks"] = tasks_by_name(language)
+        with transaction.atomic():
+            stored = store_chunk(language, pack, report, job=progress.job, generator=name, seed=seed,
+                                 licence=licence, tasks=ready["tasks"])
+            totals = dict.fromkeys(ALWAYS_COUNTED, 0)
+            totals["chunks_done"] = 1
+            for counts in (report.counts, triage_counts, stored):
+                for key, value in counts.items():
+                    totals[key] = totals.get(key, 0) + value
+            # Counters that never moved (no negatives in an augmentation job) stay off the page.
+            progress.add(**{key: value for key, value in totals.items() if value or key in ALWAYS_COUNTED})
+            progress.update(progress=min(1.0, made / max(count, 1)))
+            progress.flush()
+        progress.log(f"chunk {index + 1}: {report.counts['generated']} generated, {report.counts['passed']} passed "
+                     f"the sandbox, {stored['stored']} stored, {stored['duplicates'] + triage_counts['duplicates']} "
+                     "duplicates")
+
+    stream = ChunkStream(lambda batch: validate(pack, batch, run_many, limits=limits), triage, store,
+                         chunk_size=chunk_size, batch_size=VALIDATION_BATCH,
+                         skip=progress.job.counters.get("chunks_done", 0), check=progress.check_cancelled)
+    with _short_switch_interval():
+        made = stream.run(candidates)
+    if made == 0:
+        need = NEEDS.get(name)
+        progress.log(f"{name} produced no candidates from this pack; nothing to run"
+                     + (f" (it needs {need})" if need else ""))
+    elif made < count:
+        progress.log(f"{name} ran out after {made} of the {count} candidates asked for")

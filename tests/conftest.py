@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curation.roles import ADMIN, PM, REVIEWER
+
+REPO = Path(__file__).resolve().parent.parent
+LUA_PACK = REPO / "languages" / "lua"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def lua_pack_copy(tmp_path) -> Path:
+    """A private copy of the Lua pack that a test may break."""
+    target = tmp_path / "lua"
+    shutil.copytree(LUA_PACK, target)
+    return target
+
+
+def _user(role: str, name: str | None = None):
+    from curation.actions import do_create_user
+
+    return do_create_user(name or role, role=role, password=PASSWORD)
+
+
+@pytest.fixture
+def reviewer(db):
+    return _user(REVIEWER)
+
+
+@pytest.fixture
+def pm(db):
+    return _user(PM)
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user(ADMIN, "boss")
+
+
+@pytest.fixture
+def login(client):
+    def as_user(user):
+        client.force_login(user)
+        return client
+
+    return as_user
+
+
+@pytest.fixture
+def lua(db):
+    """The Lua pack loaded into the test database. The sandbox checks that onboarding runs
+    are covered by tests/curation/test_onboard.py; here they would only cost time."""
+    from django.db import transaction
+
+    from curation.actions import _store_pack
+    from curation.packs import read_pack
+
+    with transaction.atomic():
+        return _store_pack(read_pack(LUA_PACK)).language

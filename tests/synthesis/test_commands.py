@@ -1,0 +1,114 @@
+"""manage.py synthesize and synthesis_report: run generators from the shell, read the rates."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from curation.models import Job, Sample
+from synthesis import registry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def numbers(monkeypatch):
+    monkeypatch.setitem(registry.GENERATORS, "test.numbers", "tests.synthesis.failing_generators:prints_numbers")
+
+
+def _run(*args) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_synthesize_runs_the_job_and_prints_its_counters(lua, numbers):
+    out, _ = _run("synthesize", "lua", "--generator", "test.numbers", "--count", "6", "--seed", "2")
+    job = Job.objects.get(kind=Job.Kind.SYNTHESIS)
+    assert job.status == Job.Status.SUCCEEDED
+    assert f"test.numbers: job {job.pk} succeeded;" in out
+    assert "generated 6" in out and "stored 6" in out and "runs ok 100%" in out
+    assert Sample.objects.filter(job=job).count() == 6
+
+
+@pytest.mark.django_db(transaction=True)  # the job runs in another thread, on its own connection
+def test_synthesize_with_a_progress_bar_runs_the_job_in_a_thread(lua, numbers, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    out, _ = _run("synthesize", "lua", "--generator", "test.numbers", "--count", "3")
+    assert "succeeded" in out and "stored 3" in out
+
+
+def test_synthesize_reports_a_failed_job(lua, monkeypatch):
+    monkeypatch.setitem(registry.GENERATORS, "test.raises", "tests.synthesis.failing_generators:raises_after_some")
+    out, err = _run("synthesize", "lua", "--generator", "test.raises", "--count", "50", "--params", '{"good": 2}')
+    assert "test.raises: job" in out and "failed" in out
+    assert "the generator broke on purpose" in err
+
+
+def test_synthesize_refuses_bad_input(lua):
+    with pytest.raises(CommandError, match="no language"):
+        _run("synthesize", "cobol", "--generator", "syntax.mutate")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        _run("synthesize", "lua", "--generator", "syntax.mutate", "--params", "{nope")
+    with pytest.raises(CommandError, match="unknown generator"):
+        _run("synthesize", "lua", "--generator", "syntax.nothing")
+    with pytest.raises(CommandError, match="unknown limit"):
+        _run("synthesize", "lua", "--generator", "syntax.mutate", "--limits", '{"wall": 1}')
+    assert not Job.objects.exists()
+
+
+def test_synthesize_only_queues_with_queue(lua, numbers):
+    out, _ = _run("synthesize", "lua", "--generator", "test.numbers", "--count", "3", "--queue")
+    job = Job.objects.get(kind=Job.Kind.SYNTHESIS)
+    assert out.strip() == f"queued job {job.pk} (test.numbers)"
+
+
+REPORTED = ["syntax.mutate", "negatives.mutate", "augment.rename", "dpo.mutants", "syntax.grammar"]
+
+
+@pytest.fixture
+def report(lua):
+    for name in REPORTED:
+        _run("synthesize", "lua", "--generator", name, "--count", "25", "--seed", "4")
+    out, _ = _run("synthesis_report", "lua", "--json")
+    return {row["generator"]: row for row in json.loads(out)}
+
+
+def test_report_gives_rates_per_generator_as_json_and_as_a_table(report):
+    assert set(report) == set(REPORTED)
+    assert all(row["jobs"] == 1 and row["generated"] > 0 and row["stored"] > 0 for row in report.values())
+    assert report["syntax.mutate"]["parse_share"] >= 0.9 and report["syntax.mutate"]["runner_share"] >= 0.6
+    assert report["negatives.mutate"]["negatives_intended_share"] >= 0.6
+    assert report["augment.rename"]["augment_survival"] >= 0.8
+    assert report["dpo.mutants"]["validated"] > 0 and report["dpo.mutants"]["runner_share"] < 1
+    assert report["syntax.grammar"]["parse_share"] >= 0.9
+    for row in report.values():
+        assert row["validated"] >= row["stored"] - row["auto_rejected"]
+        assert row["negatives_intended_share"] is None or row["negatives"] > 0
+    out, _ = _run("synthesis_report", "lua")
+    lines = out.splitlines()
+    assert all(heading in lines[1] for heading in ("parses", "runs ok", "neg. intended", "aug. survive", "dups"))
+    assert all(any(line.startswith(name) for line in lines) for name in REPORTED)
+
+
+def test_second_run_with_the_same_seed_adds_no_duplicates(report):
+    before = Sample.objects.count()
+    for name in REPORTED:
+        _run("synthesize", "lua", "--generator", name, "--count", "25", "--seed", "4")
+    assert Sample.objects.count() == before
+    out, _ = _run("synthesis_report", "lua", "--json")
+    again = {row["generator"]: row for row in json.loads(out)}
+    for name in REPORTED:
+        assert again[name]["jobs"] == 2 and again[name]["stored"] == report[name]["stored"]
+        assert again[name]["duplicates"] >= report[name]["duplicates"] + report[name]["stored"]
+
+
+def test_report_of_a_language_without_jobs_says_so(lua):
+    out, _ = _run("synthesis_report", "lua")
+    assert "No synthesis jobs" in out
+    with pytest.raises(CommandError):
+        _run("synthesis_report", "cobol")
