@@ -126,12 +126,20 @@
   });
 
   // One decision in flight at a time: a second key press while the first is on its way
-  // would act on an item that is about to be replaced.
+  // would act on an item that is about to be replaced. Keys stay blocked until the new item
+  // has settled: before htmx has processed its forms, a click would submit them natively
+  // (a full page load, and the decision made outside htmx).
   document.addEventListener("htmx:beforeRequest", function (e) {
     if (root() && root().contains(e.target)) { busy = true; }
   });
-  document.addEventListener("htmx:afterRequest", function () { busy = false; });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (!e.detail || !e.detail.successful) { busy = false; }  // nothing will be swapped in
+  });
+  ["htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () { busy = false; });
+  });
   document.addEventListener("htmx:afterSettle", function () {
+    busy = false;
     var focus = root();
     if (!focus) { return; }
     syncRating();
