@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := lua5.4 bubblewrap tclsh chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test system venv serve bench clean
+.PHONY: demo demo-services test system venv serve bench clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ system:
 demo: system venv
 	DEBUG=1 $(PY) manage.py demo
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The same pipeline on Postgres + Redis + a real Celery worker (see scripts/demo-services).
+demo-services: system venv
+	bash scripts/demo-services
 
 test: system venv
 	$(PY) -m pytest

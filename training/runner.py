@@ -162,7 +162,11 @@ def train(
     }
     if eval_rows and config.method != "grpo" and not bridge.stop_requested:
         # GRPO's eval loss says nothing useful; its evaluation is the sandbox's pass rate.
-        metrics["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+        evaluated = trainer.evaluate()
+        # Absent when no dev row keeps a completion token within max_length (a long prompt
+        # truncates it away): then there is no loss to report, not a failed job.
+        if "eval_loss" in evaluated:
+            metrics["eval_loss"] = float(evaluated["eval_loss"])
     return TrainResult(
         output_dir=weights_dir,
         last_checkpoint=checkpoint,

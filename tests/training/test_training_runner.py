@@ -135,6 +135,15 @@ def test_eval_rows_give_an_eval_loss(tiny_base, tmp_path):
     assert math.isfinite(result.metrics["eval_loss"])
 
 
+def test_dev_rows_truncated_past_their_completion_give_no_eval_loss_and_no_failure(tiny_base, tmp_path):
+    rows = sft_rows()
+    too_long = [{"messages": [{"role": "user", "content": "word " * 400},
+                              {"role": "assistant", "content": "print(2)"}]}]
+    result = train(job(tiny_base, tmp_path, "sft", max_steps=2), rows, eval_rows=too_long)
+    assert "eval_loss" not in result.metrics
+    assert result.metrics["steps"] == 2
+
+
 def test_dpo_runs_a_few_steps(tiny_base, tmp_path):
     rows = [
         {"prompt": f"-- Lua program {i}\n", "chosen": snippet, "rejected": snippet.replace("end", "ned")}

@@ -5,6 +5,10 @@ stands in for reviewers, and says so) → freeze a dataset → tiny base → CPT
 evaluate base and trained checkpoint on the pack's test split, its error-fix and doc-QA
 suites and HumanEval-Lua → a before/after table. `make demo` then serves the web app.
 
+With CELERY_BROKER_URL set, every job is sent to the Celery workers and the demo follows
+its row (scripts/demo-services starts one against Postgres and Redis); otherwise the jobs
+run here, in-process, each behind its progress bar.
+
 This lives in `scriptorium/`, the composition root: it is the one command that uses
 every app, so no app has to import another against the grain.
 """
@@ -16,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "scriptorium-demo")
 HUMANEVAL = Path(settings.BASE_DIR).parent / "shared" / "benchmarks" / "multipl-e" / "humaneval-lua.jsonl"
@@ -39,14 +43,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--scale", type=float, default=1.0, help="Multiply synthesis counts and training steps")
+        parser.add_argument("--suites", default=",".join(name for name, _ in SUITES),
+                            help="Comma-separated evaluation suites (default: all)")
+        parser.add_argument("--job-timeout", type=float, default=3600.0,
+                            help="With a broker: give up on a job the workers have not finished after this many s")
 
-    def handle(self, *args, scale: float, **options):
+    def handle(self, *args, scale: float, suites: str, job_timeout: float, **options):
         # The demo runs each evaluation itself, with a progress bar, rather than letting
-        # every registered checkpoint trigger its automatic runs in-process.
+        # every registered checkpoint trigger its automatic runs (workers: EVALUATION_AUTO=0).
         settings.EVALUATION_AUTO = False
         self.started = time.monotonic()
+        self.wanted = [name.strip() for name in suites.split(",") if name.strip()]
+        unknown = set(self.wanted) - {name for name, _ in SUITES}
+        if unknown:
+            raise CommandError(f"--suites: unknown suite(s) {', '.join(sorted(unknown))}; "
+                               f"choose from {', '.join(name for name, _ in SUITES)}")
+        self.queued = not settings.CELERY_TASK_ALWAYS_EAGER
+        self.job_timeout = job_timeout
         from curation.actions import do_accept_by_rule, do_create_user, do_freeze_dataset, do_onboard_language
-        from curation.jobs import run_with_progress
         from curation.roles import ADMIN, PM, REVIEWER
         from synthesis.actions import do_start_synthesis
         from synthesis.tasks import synthesize
@@ -56,6 +70,7 @@ class Command(BaseCommand):
         self.step("database")
         call_command("migrate", verbosity=0)
         self.say("ready: " + settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1])
+        self.say(self.check_workers())
 
         self.step("onboard the Lua pack")
         report = do_onboard_language(settings.LANGUAGES_DIR / "lua")
@@ -65,9 +80,11 @@ class Command(BaseCommand):
                  for name, role in (("admin", ADMIN), ("pm", PM), ("reviewer", REVIEWER))}
 
         self.step("synthesize, run in the sandbox, triage")
-        for name, count in SYNTHESIS:
-            job = do_start_synthesis(lua, name, count=max(1, int(count * scale)), seed=0, send=False)
-            job = run_with_progress(job.pk, synthesize, desc=f"{name:22}")
+        # Sent all at once, so the workers take them in parallel; followed in order.
+        jobs = [(name, do_start_synthesis(lua, name, count=max(1, int(count * scale)), seed=0, send=self.queued))
+                for name, count in SYNTHESIS]
+        for name, job in jobs:
+            job = self.run(job.pk, synthesize, desc=f"{name:22}")
             if job.status != "succeeded":
                 self.say(f"{name}: {job.status} {job.error}")
         from curation.models import DocQAItem, PreferencePair, Sample
@@ -94,14 +111,14 @@ class Command(BaseCommand):
 
         self.step("CPT then SFT")
         cpt_job = do_start_training(lua, method="cpt", dataset=dataset, base="tiny", config=_scaled(CPT, scale),
-                                    by=users["admin"], send=False)
-        cpt_job = run_with_progress(cpt_job.pk, train, desc="CPT")
+                                    by=users["admin"], send=self.queued)
+        cpt_job = self.run(cpt_job.pk, train, desc="CPT")
         from training.models import Checkpoint
 
         cpt = Checkpoint.objects.get(job=cpt_job)
         sft_job = do_start_training(lua, method="sft", dataset=dataset, base=cpt.pk, config=_scaled(SFT, scale),
-                                    by=users["admin"], send=False)
-        sft_job = run_with_progress(sft_job.pk, train, desc="SFT")
+                                    by=users["admin"], send=self.queued)
+        sft_job = self.run(sft_job.pk, train, desc="SFT")
         trained = Checkpoint.objects.get(job=sft_job)
         self.say(f"CPT loss {cpt.metrics.get('train_loss', 0):.3f}, SFT loss {trained.metrics.get('train_loss', 0):.3f}")
 
@@ -109,20 +126,42 @@ class Command(BaseCommand):
         self.table(before, after)
         self.say(f"demo logins: admin / pm / reviewer, password {DEMO_PASSWORD!r}")
 
+    def check_workers(self) -> str:
+        if not self.queued:
+            return "no CELERY_BROKER_URL: jobs run in-process"
+        from scriptorium.celery import app
+
+        try:
+            replies = app.control.ping(timeout=3.0)
+        except Exception as exc:  # the broker itself is down or refuses us
+            raise CommandError(f"CELERY_BROKER_URL={settings.CELERY_BROKER_URL}: {exc}") from exc
+        if not replies:
+            raise CommandError(
+                f"CELERY_BROKER_URL is set but no Celery worker answers on {settings.CELERY_BROKER_URL}: start one "
+                "(scripts/demo-services does) or unset CELERY_BROKER_URL to run in-process")
+        return f"jobs go to {len(replies)} Celery worker(s) through {settings.CELERY_BROKER_URL}"
+
+    def run(self, job_id: int, body, *, desc: str):
+        from curation.jobs import follow_job, run_with_progress
+
+        if self.queued:
+            return follow_job(job_id, desc=desc, timeout=self.job_timeout)
+        return run_with_progress(job_id, body, desc=desc)
+
     def suites(self, lua):
         from evaluation.actions import do_import_multiple, do_sync_pack_suites
 
         self.step("evaluation suites")
         suites = {s.name: s for s in do_sync_pack_suites(lua)}
-        if HUMANEVAL.is_file():
+        if "humaneval-lua" in self.wanted and HUMANEVAL.is_file():
             suites["humaneval-lua"] = do_import_multiple(lua, HUMANEVAL, name="humaneval-lua")
-        else:
+        elif "humaneval-lua" in self.wanted:
             self.say(f"{HUMANEVAL} not found: HumanEval-Lua is left out")
+        suites = {name: suite for name, suite in suites.items() if name in self.wanted}
         self.say(", ".join(f"{name} ({s.problems.count()})" for name, s in suites.items()))
         return suites
 
     def evaluate(self, checkpoint, suites) -> dict:
-        from curation.jobs import run_with_progress
         from evaluation.actions import do_start_run
         from evaluation.models import EvalRun
         from evaluation.tasks import evaluate_job
@@ -133,8 +172,9 @@ class Command(BaseCommand):
             suite = suites.get(name)
             if suite is None:
                 continue
-            run = do_start_run(checkpoint, suite, n=1, temperature=0.0, max_new_tokens=160, trigger="cli", send=False)
-            run_with_progress(run.job_id, evaluate_job, desc=f"{name:14}")
+            run = do_start_run(checkpoint, suite, n=1, temperature=0.0, max_new_tokens=160, trigger="cli",
+                               send=self.queued)
+            self.run(run.job_id, evaluate_job, desc=f"{name:14}")
             run = EvalRun.objects.get(pk=run.pk)
             for metric in metrics:
                 value = (run.metric(metric) or {}).get("value")
