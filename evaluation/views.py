@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.conf import settings as django_settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -230,14 +231,21 @@ def suite_import(request: HttpRequest, slug: str) -> HttpResponse:
     import tempfile
     from pathlib import Path
 
-    from evaluation.multiple import MultipleFormatError
+    from evaluation.multiple import MAX_FILE_BYTES, MultipleFormatError
 
     language = get_object_or_404(Language, slug=slug)
     form = ImportForm(request.POST, request.FILES)
-    error = ""
+    error, status = "", 400
     if form.is_valid():
         upload = form.cleaned_data["file"]
         name = form.cleaned_data["name"] or Path(upload.name).stem
+        # Django streamed a large upload to a temporary file; refuse it by its size before
+        # copying or reading a byte of it.
+        if upload.size > MAX_FILE_BYTES:
+            error, status = f"{upload.name}: file is {upload.size} bytes, over the limit of {MAX_FILE_BYTES}", 413
+    else:
+        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+    if not error:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"{name}.jsonl"
             with path.open("wb") as out:
@@ -247,13 +255,11 @@ def suite_import(request: HttpRequest, slug: str) -> HttpResponse:
                 do_import_multiple(language, path, name=name)
             except (MultipleFormatError, EvaluationRefused) as exc:
                 error = str(exc).replace(str(path), upload.name)
-    else:
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     if error:
         suites = Suite.objects.select_related("language").order_by("language__name", "name")
         return render(request, "evaluation/suites.html", {"suites": suites, "form": form, "error": error,
                                                           "languages": Language.objects.order_by("name"),
-                                                          "can_manage": True}, status=400)
+                                                          "can_manage": True}, status=status)
     return redirect("evaluation-list-suites")
 
 
@@ -333,6 +339,10 @@ def _api_errors(view):
             return JsonResponse({"error": str(exc) or "forbidden"}, status=403 if request.user.is_authenticated else 401)
         except EvaluationRefused as exc:
             return JsonResponse({"error": str(exc)}, status=400)
+        except RequestDataTooBig:
+            # Django refuses from the Content-Length, before reading the body.
+            return JsonResponse({"error": f"the request body is over the limit of "
+                                          f"{django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"}, status=413)
 
     return wrapper
 
