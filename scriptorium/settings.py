@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "curation.middleware.RequestSizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -118,7 +119,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# Uploads (benchmarks, JSONL) are capped; larger bodies are refused before they are read.
+# Form and JSON bodies are capped by Django (DATA_UPLOAD_MAX_MEMORY_SIZE, file parts not
+# counted); a whole request is refused by its Content-Length above REQUEST_MAX_BYTES before
+# anything reads it (curation.middleware), which leaves room for a 50 MB benchmark upload.
+REQUEST_MAX_BYTES = int(os.environ.get("REQUEST_MAX_BYTES", 64 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

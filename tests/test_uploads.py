@@ -141,3 +141,20 @@ def test_form_body_over_the_limit_is_refused_unread_on_every_route(world, name):
     assert response.status_code in (400, 413), (url, response.status_code)
     assert body.read_bytes == 0, f"{url} read the body before refusing it"
     assert database_state() == before
+
+
+@pytest.mark.django_db
+def test_request_over_the_whole_request_limit_is_refused_by_its_length_before_anything_reads_it(world):
+    """A 1 GB upload, declared: refused from its Content-Length with 413 and the limit,
+    before the CSRF middleware would spool it to disk (0 bytes read)."""
+    from django.conf import settings
+
+    client = _csrf_client(world.users["admin"])
+    body = _multipart_file("one-gigabyte.jsonl", 1 << 30)
+    before = database_state()
+    response = _post_generated(client, reverse("evaluation-import-suite", args=["lua"]), body,
+                               f"multipart/form-data; boundary={BOUNDARY}")
+    assert response.status_code == 413
+    assert f"over the limit of {settings.REQUEST_MAX_BYTES} bytes" in response.content.decode()
+    assert body.read_bytes == 0
+    assert database_state() == before
