@@ -76,9 +76,6 @@ def requeue_lost_jobs(*, quiet_for: timedelta) -> list[int]:
     from django.db.models import Q
     from django.db.models.functions import Coalesce
 
-    def held() -> set[str] | None:
-        return _task_ids_in_broker()
-
     cutoff = timezone.now() - quiet_for
     candidates = set(
         Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], params__has_key=QUEUED_AS)
@@ -86,11 +83,11 @@ def requeue_lost_jobs(*, quiet_for: timedelta) -> list[int]:
         .values_list("pk", flat=True))
     if not candidates:
         return []
-    first = held()
+    first = _task_ids_in_broker()
     if first is None:
         return []  # not a broker whose contents can be read (the in-process default)
     time.sleep(1.0)
-    second = held() or set()
+    second = _task_ids_in_broker() or set()
     requeued = []
     for pk in sorted(candidates):
         with transaction.atomic():

@@ -43,7 +43,8 @@ def train(progress: JobProgress) -> None:
                                           "output_dir": params["output_dir"]})
     rows = dataset_rows(dataset, config.method)
     eval_rows = dataset_rows(dataset, config.method, "dev") or None
-    resume_from = params.get("resume_from") or (last_checkpoint(config.output_dir) if job.attempts > 1 else None)
+    resume_from = params.get("resume_from") or (
+        resumable_checkpoint(config.output_dir, progress.log) if job.attempts > 1 else None)
     if not resume_from and last_checkpoint(config.output_dir) is not None:
         # A first attempt finds checkpoints it did not write: a database reset reused this
         # job's number. Keep them, out of the way, rather than refuse or resume a stranger.
@@ -60,7 +61,9 @@ def train(progress: JobProgress) -> None:
         TrainingPoint.objects.update_or_create(job=job, step=step, defaults=dict(
             loss=point.get("loss"), learning_rate=point.get("learning_rate"),
             tokens_per_second=point.get("tokens_per_second"),
-            extra={k: v for k, v in point.items() if k not in ("step", "loss", "learning_rate", "tokens_per_second")}))
+            # The attempt shows where a redelivered job took over the curve.
+            extra={**{k: v for k, v in point.items() if k not in ("step", "loss", "learning_rate", "tokens_per_second")},
+                   "attempt": job.attempts}))
         total = point.get("max_steps") or 0
         progress.update(progress=step / total if total else None, counters={
             "step": step, "max_steps": total, "loss": point.get("loss"),
@@ -90,6 +93,31 @@ def train(progress: JobProgress) -> None:
     progress.log(f"checkpoint registered: {result.output_dir} ({', '.join(f'{k} {v:.4g}' for k, v in result.metrics.items())})")
     if result.stopped_early:
         raise JobCancelled()
+
+
+def resumable_checkpoint(output_dir, log=lambda line: None):
+    """The newest checkpoint under `output_dir` that a run can resume from, or None.
+
+    The Trainer writes a checkpoint's files one after another and trainer_state.json last,
+    in place: a worker killed while saving leaves a `checkpoint-N` folder without it (or
+    with half of it), the newest folder, which resuming refuses — the job would fail
+    instead of continuing from the checkpoint before. Such folders are removed (the steps
+    after the good checkpoint are trained again) so that they confuse neither the resume
+    nor the Trainer's rotation of old checkpoints."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from training.checkpoints import last_checkpoint
+
+    while (checkpoint := last_checkpoint(output_dir)) is not None:
+        try:
+            json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+            return checkpoint
+        except (OSError, ValueError):
+            log(f"removed {checkpoint.name}: its save was interrupted")
+            shutil.rmtree(checkpoint)
+    return None
 
 
 def grpo_reward(language):
@@ -412,7 +440,6 @@ class _SelfTraining:
                       max_steps: int | None = None):
         from pathlib import Path
 
-        from training.checkpoints import last_checkpoint
         from training.config import TrainingConfig
         from training.runner import train as run_training
 
@@ -422,7 +449,7 @@ class _SelfTraining:
         if max_steps:
             values["max_steps"] = max_steps
         config = TrainingConfig.from_mapping(values)
-        resume_from = last_checkpoint(output_dir)
+        resume_from = resumable_checkpoint(output_dir, self.progress.log)
         if resume_from:
             self.progress.log(f"{label} {number}: resuming training from {resume_from}")
         low, high = (0.55, 0.9) if label == "round" else (0.9, 0.97)

@@ -29,3 +29,28 @@ def sleep_then_count(job_id: int, seconds: float) -> None:
         progress.add(finished=1)
 
     run_job(job_id, body)
+
+
+# A synthesis generator that takes its time, so that a job is still storing chunks when a
+# test breaks something under it. Everything after the generator is the real job: the
+# sandbox runs each program, triage and store_chunk write the chunks.
+PACED_GENERATOR = "test.paced"
+
+
+def paced_programs(source, params, seed):
+    from synthesis.candidates import Candidate
+
+    for i in range(params["count"]):
+        time.sleep(params.get("pause", 0.2))
+        value = seed * 100_000 + i
+        yield Candidate(params.get("kind", "semantic"), f"local n{i} = {value}\nprint(n{i} + {i})",
+                        prompt=f"Print {value} plus {i}.")
+
+
+@shared_task(name="tests.synthesize_paced")
+def synthesize_paced(job_id: int) -> None:
+    from synthesis import registry
+    from synthesis.tasks import synthesize
+
+    registry.GENERATORS[PACED_GENERATOR] = f"{__name__}:paced_programs"
+    run_job(job_id, synthesize)
