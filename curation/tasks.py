@@ -1,9 +1,12 @@
 """Celery tasks of the curation hub: thin shells around cores and actions."""
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
-from curation.jobs import JobProgress, run_job
+from celery import shared_task
+from django.conf import settings
+
+from curation.jobs import JobProgress, requeue_lost_jobs, run_job
 
 
 @shared_task(name="curation.execute_samples")
@@ -26,3 +29,10 @@ def _execute_samples(progress: JobProgress) -> None:
         done += len(chunk)
         progress.add(**counts)
         progress.update(progress=done / len(ids))
+
+
+@shared_task(name="curation.requeue_lost_jobs")
+def requeue_lost() -> list[int]:
+    """Celery beat runs this every few minutes (scriptorium.celery_config.beat_schedule):
+    jobs whose message a restarted broker forgot are sent again."""
+    return requeue_lost_jobs(quiet_for=timedelta(seconds=settings.REQUEUE_QUIET_SECONDS))

@@ -33,7 +33,13 @@ worker_hijack_root_logger = False
 # Tasks are routed by their name's prefix; `curation.jobs.enqueue` also names the queue.
 task_routes = {
     "curation.execute_samples": {"queue": "sandbox"},
+    "curation.requeue_lost_jobs": {"queue": "sandbox"},
     "synthesis.*": {"queue": "synthesis"},
     "training.*": {"queue": "training"},
     "evaluation.*": {"queue": "eval"},
+}
+# `celery -A scriptorium beat` (docker-compose's scheduler) sweeps for jobs whose message
+# a restarted broker lost; see curation.jobs.requeue_lost_jobs.
+beat_schedule = {
+    "requeue-lost-jobs": {"task": "curation.requeue_lost_jobs", "schedule": 300.0},
 }

@@ -154,6 +154,9 @@ JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 3))
 
 # Every checkpoint a training job registers is evaluated on the language's automatic suites.
 EVALUATION_AUTO = _flag("EVALUATION_AUTO", True)
+# A queued or running job silent for this long, whose message the broker no longer holds,
+# is sent again by the beat sweep; above the longest gap between two progress writes.
+REQUEUE_QUIET_SECONDS = float(os.environ.get("REQUEUE_QUIET_SECONDS", 600))
 
 # CPU threads for torch (training and generation). One by default: measured on the
 # project's 2-core machines, two threads that share the cores with sandbox runs or other
