@@ -11,6 +11,11 @@ request path, in process, DEBUG off) for:
 - a bulk accept over 100,000 filtered items, set-based (then undone, untimed);
 - fifty reviewer threads against a real threaded server on one queue.
 
+Beside the timings, the plan of the hand-out's SELECT … FOR UPDATE SKIP LOCKED (EXPLAIN
+ANALYZE, rolled back) on a queue at the start and one at the end of the generators' runs:
+the index it reads and the buffers it touches do not depend on how loaded the machine is.
+`--prepare-only` creates and seeds the database and stops (it takes minutes: keep it).
+
 Baselines measured in the same run: an exact COUNT(*) where the pages use a capped count,
 and a per-item loop for the bulk action (1,000 items, scaled to 100,000). Targets: next
 p95 ≤ 20 ms, queue/browse p95 ≤ 150 ms, bulk of 100k ≤ 10 s; no item handed out twice.
@@ -43,6 +48,8 @@ def parse_args():
     parser.add_argument("--repeat", type=int, default=12, help="Requests per page for the page figures")
     parser.add_argument("--reviewers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="Length of the concurrent-reviewers run")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="Create, migrate and seed the database, then stop (it takes minutes: do it once)")
     return parser.parse_args()
 
 
@@ -170,6 +177,8 @@ def main() -> None:
             cursor.execute("VACUUM ANALYZE curation_execution")
     total = Sample.objects.filter(language=lua).count()
     print(f"samples in the database: {total:,}")
+    if args.prepare_only:
+        return
 
     reviewer = do_create_user("bench-reviewer", role=REVIEWER, password="bench-password-1", languages=[lua])
     admin = do_create_user("bench-admin", role=ADMIN, password="bench-password-1")
@@ -199,6 +208,12 @@ def main() -> None:
     figures["next_cpu_p95_ms"] = percentile(decides.cpu, 0.95) * 1000
     table.timed("decide + next item (htmx)", decides, 20)
     table.timed("next item, GET (htmx)", gets, 20)
+
+    # The hand-out's plan, for every sample queue: on a shared machine wall times wander,
+    # the plan shape and the buffers read do not.
+    for name, plan in claim_plans(lua, reviewer).items():
+        table.add(f"  claim plan, {name}: {plan['shape']}", 1, "", f"{plan['ms']:.2f}", "", None, "",
+                  f"{plan['buffers']} buffers")
 
     # ---------------------------------------------------------------- queue and browse pages
     def timed(c, url, n, timer=None):
@@ -335,6 +350,43 @@ def main() -> None:
           f"{args.reviewers} reviewers: {concurrency['decisions']} decisions, {concurrency['twice']} handed out twice, "
           f"{concurrency['lost']} lost")
     print(f"ratio: {loop_s * 100 / bulk_s:.1f} (per-item loop / set-based bulk, 100k items)")
+
+
+def claim_plans(lua, reviewer) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of the hand-out's SELECT … FOR UPDATE SKIP LOCKED on the
+    first and the last queue generators write (their runs start at id 1 and id 18,001 of
+    every 20,000), rolled back: which index answers, how long, how many buffers."""
+    import json
+
+    from django.db import connection, transaction
+
+    from curation import review as rv
+    from curation.models import ReviewQueue, ReviewStatus
+
+    plans = {}
+    for kind in ("syntax", "backtranslate"):
+        qk = rv.queue_kind(kind)
+        sql = rv.claim_candidate_sql(qk, ReviewQueue.Order.OLDEST)
+        params = {"language": lua.pk, "kind": kind, "pending": ReviewStatus.PENDING, "overlap": 1,
+                  "reviewer": reviewer.pk, "item": None}
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            transaction.set_rollback(True)
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        root = plan[0]["Plan"]
+        scans = []
+
+        def walk(node):
+            if "Index Name" in node:
+                scans.append(f"{node['Node Type']} on {node['Index Name']}")
+            for child in node.get("Plans", []):
+                walk(child)
+
+        walk(root)
+        plans[kind] = {"shape": ", ".join(scans) or root["Node Type"], "ms": plan[0]["Execution Time"],
+                       "buffers": root.get("Shared Hit Blocks", 0) + root.get("Shared Read Blocks", 0)}
+    return plans
 
 
 def run_reviewers(lua, n: int, seconds: float) -> dict:

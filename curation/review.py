@@ -17,6 +17,7 @@ import difflib
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
@@ -90,11 +91,13 @@ def next_item_for(reviewer, language: Language, kind: str, *, config: ReviewQueu
         claimed = claim(reviewer, language, qk, config)
     if claimed is None:
         return None
-    # Built from what the claim returned, plus the item: no second look at the row just written.
-    assignment_id, item_id = claimed
+    # Built from what the claim returned (on Postgres the item's row too): no second look at
+    # the rows just written.
+    assignment_id, item_id, item = claimed
     assignment = Assignment(pk=assignment_id, reviewer=reviewer, language=language, queue=qk.key,
                             state=Assignment.State.OPEN, assigned_at=timezone.now())
-    item = qk.model.objects.get(pk=item_id)
+    if item is None:
+        item = qk.model.objects.get(pk=item_id)
     setattr(assignment, qk.field, item)
     assignment.fresh = True  # nothing of this reviewer's on it yet (no edit, no history)
     return assignment
@@ -135,21 +138,32 @@ def _with_item(qs: QuerySet, qk: QueueKind) -> QuerySet:
     return qs.select_related(qk.field)
 
 
+class Claim(NamedTuple):
+    assignment_id: int
+    item_id: int
+    item: object | None  # the item's row as the hand-out left it, when the database returned it
+
+
 def claim(reviewer, language: Language, qk: QueueKind, config: ReviewQueue, *,
-          item_id: int | None = None) -> tuple[int, int] | None:
+          item_id: int | None = None) -> Claim | None:
     """Hand one waiting item of the queue to the reviewer (or that very item, when
     `item_id` is given and it is still free); returns (the new Assignment's id, the item's
-    id) or None."""
+    id, the item or None) or None."""
     orders = [config.order, ReviewQueue.Order.OLDEST] if qk.is_sample and config.order != ReviewQueue.Order.OLDEST \
         else [ReviewQueue.Order.OLDEST]
     for order in orders:
         for _attempt in range(3):
             try:
+                if connection.vendor == "postgresql" and not connection.in_atomic_block:
+                    # One statement is its own transaction (see _claim_skip_locked).
+                    found = _claim_skip_locked(reviewer, language, qk, config.overlap, order, item_id)
+                    break
                 with transaction.atomic():
                     if connection.vendor == "postgresql":
                         found = _claim_skip_locked(reviewer, language, qk, config.overlap, order, item_id)
                     else:
                         found = _claim_compare_and_swap(reviewer, language, qk, config.overlap, order, item_id)
+                        found = found and Claim(*found, None)
                 break
             except IntegrityError:
                 # The same reviewer claimed the same item from another tab in the same
@@ -163,25 +177,35 @@ def claim(reviewer, language: Language, qk: QueueKind, config: ReviewQueue, *,
 
 
 _ORDER_SQL = {
+    # Samples: (kind, id) is the order of the partial index sample_queue_pending (language,
+    # kind, id) WHERE status = 'pending'; see KIND_RANGE_SQL.
     ReviewQueue.Order.OLDEST: ("", "t.id"),
     # These two match the partial index sample_queue_score (quality DESC, id), forwards and
     # backwards; unscored items wait for the oldest-first pass.
     ReviewQueue.Order.SCORE_HIGH: ("AND t.quality IS NOT NULL", "t.quality DESC, t.id"),
     ReviewQueue.Order.SCORE_LOW: ("AND t.quality IS NOT NULL", "t.quality ASC, t.id DESC"),
 }
+# The kind as a range of one value, on purpose. Written `kind = %s`, Postgres drops kind from
+# the ORDER BY (it is a constant) and, assuming a queue's items are spread evenly over the
+# table, walks the primary key from id 1 filtering for the kind: generators write in runs,
+# so on a million samples it read 12,000 rows (16-43 ms) to find the first waiting item of
+# a queue whose run starts late, and more with every item decided. As a range, the kind
+# stays in the ORDER BY, which only the queue's partial index provides: ~0.2 ms, the same
+# for every queue and every depth of progress.
+KIND_RANGE_SQL = "AND {alias}kind >= %({name})s AND {alias}kind <= %({name})s"
+_CLAIM_HEAD = "SET LOCAL synchronous_commit TO OFF;\n"
 
 
-def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: str,
-                       item_id: int | None) -> tuple[int, int] | None:
+def claim_candidate_sql(qk: QueueKind, order: str, *, one_item: bool = False) -> str:
+    """The SELECT … FOR UPDATE SKIP LOCKED that picks the item to hand out (named
+    parameters: language, kind, pending, overlap, reviewer, item); bench/review.py EXPLAINs it."""
     table = qk.model._meta.db_table
     where, order_by = _ORDER_SQL[order]
-    params: dict = {"language": language.pk, "kind": qk.key, "overlap": overlap, "reviewer": reviewer.pk,
-                    "pending": ReviewStatus.PENDING, "item": item_id, "queue": qk.key, "now": timezone.now(),
-                    "open": Assignment.State.OPEN}
-    kind_sql = "AND t.kind = %(kind)s" if qk.is_sample else ""
-    item_sql = "AND t.id = %(item)s" if item_id is not None else ""
-    sql = f"""
-        WITH picked AS (
+    kind_sql = KIND_RANGE_SQL.format(alias="t.", name="kind") if qk.is_sample else ""
+    if qk.is_sample:  # the kind leads every queue index, in the scan's direction
+        order_by = ("t.kind DESC, " if order == ReviewQueue.Order.SCORE_LOW else "t.kind, ") + order_by
+    item_sql = "AND t.id = %(item)s" if one_item else ""
+    return f"""
             SELECT t.id FROM {table} t
             WHERE t.language_id = %(language)s {kind_sql} AND t.status = %(pending)s AND t.claims < %(overlap)s
               {where} {item_sql}
@@ -189,20 +213,45 @@ def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: s
                               WHERE a.{qk.column} = t.id AND a.reviewer_id = %(reviewer)s)
             ORDER BY {order_by}
             LIMIT 1
-            FOR UPDATE OF t SKIP LOCKED
+            FOR UPDATE OF t SKIP LOCKED"""
+
+
+def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: str,
+                       item_id: int | None) -> Claim | None:
+    table = qk.model._meta.db_table
+    fields = qk.model._meta.concrete_fields
+    returning = ", ".join(f"t.{connection.ops.quote_name(f.column)}" for f in fields)
+    params: dict = {"language": language.pk, "kind": qk.key, "overlap": overlap, "reviewer": reviewer.pk,
+                    "pending": ReviewStatus.PENDING, "item": item_id, "queue": qk.key, "now": timezone.now(),
+                    "open": Assignment.State.OPEN}
+    sql = f"""
+        WITH picked AS ({claim_candidate_sql(qk, order, one_item=item_id is not None)}
         ), bumped AS (
-            UPDATE {table} t SET claims = t.claims + 1 FROM picked WHERE t.id = picked.id RETURNING t.id
+            UPDATE {table} t SET claims = t.claims + 1 FROM picked WHERE t.id = picked.id RETURNING {returning}
+        ), held AS (
+            INSERT INTO curation_assignment ({qk.column}, reviewer_id, language_id, queue, state, decision,
+                                             assigned_at)
+            SELECT id, %(reviewer)s, %(language)s, %(queue)s, %(open)s, '', %(now)s FROM bumped
+            RETURNING id
         )
-        INSERT INTO curation_assignment ({qk.column}, reviewer_id, language_id, queue, state, decision, assigned_at)
-        SELECT id, %(reviewer)s, %(language)s, %(queue)s, %(open)s, '', %(now)s FROM bumped
-        RETURNING id, {qk.column}"""
+        SELECT held.id, bumped.* FROM held, bumped"""
     with connection.cursor() as cursor:
         # A hand-out is not worth a WAL flush: lost in a crash, the item is merely not held
         # and goes to the next reviewer who asks. (Decisions keep the synchronous commit.)
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(sql, params)
+        # Both statements go in one message (client-side binding): outside a transaction
+        # Postgres runs them as one implicit transaction, so the hand-out costs one round
+        # trip instead of four (BEGIN, SET, the statement, COMMIT).
+        cursor.execute(_CLAIM_HEAD + sql, params)
+        cursor.nextset()
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    # The item's row comes back with the hand-out (one round trip less on the hottest
+    # path); converted as the ORM would (JSON arrives as text).
+    values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+              for f, v in zip(fields, row[1:])]
+    item = qk.model.from_db(connection.alias, [f.attname for f in fields], values)
+    return Claim(row[0], item.pk, item)
 
 
 def _claim_compare_and_swap(reviewer, language, qk: QueueKind, overlap: int, order: str,
@@ -303,15 +352,15 @@ def queue_progress(reviewer, language: Language, qk: QueueKind, overlap: int, ca
     trip: this runs after every decision."""
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     table = qk.model._meta.db_table
-    kind_sql = "AND kind = %s" if qk.is_sample else ""
+    kind_sql = "AND kind >= %s AND kind <= %s" if qk.is_sample else ""  # see KIND_RANGE_SQL
     sql = (
         f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE language_id = %s {kind_sql} AND status = %s "
-        f"AND claims < %s LIMIT %s) w), "
+        f"AND claims < %s ORDER BY {'kind, ' if qk.is_sample else ''}id LIMIT %s) w), "
         "(SELECT count(*) FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s AND queue = %s "
         "AND decided_at >= %s AND state = %s), "
         "(SELECT count(*) FROM (SELECT 1 FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s "
         "AND queue = %s AND decided_at IS NOT NULL AND state IN (%s, %s) LIMIT 1) u)")
-    params = [language.pk, *([qk.key] if qk.is_sample else []), ReviewStatus.PENDING, overlap, cap + 1,
+    params = [language.pk, *([qk.key, qk.key] if qk.is_sample else []), ReviewStatus.PENDING, overlap, cap + 1,
               reviewer.pk, language.pk, qk.key, today, Assignment.State.DONE,
               reviewer.pk, language.pk, qk.key, Assignment.State.DONE, Assignment.State.SKIPPED]
     with connection.cursor() as cursor:
@@ -402,10 +451,9 @@ BROWSE_FILTERS = ("kind", "verdict", "generator", "status", "reviewer", "error_t
 # Browse counts stop here: past it every matching row costs a heap visit, and "1,000+
 # (about 41,600)" says as much as an exact figure.
 BROWSE_COUNT_CAP = 1_000
-# The expression of the GIN index in migration 0002, column for column: any other
-# spelling and Postgres scans the table instead.
-FTS_DOCUMENT = ("to_tsvector('simple', coalesce(curation_sample.prompt, '') || ' ' || "
-                "coalesce(curation_sample.code, ''))")
+# The stored column behind the GIN index sample_fts (migration 0007: to_tsvector of prompt
+# and code, kept by Postgres as a generated column so decisions do not re-parse them).
+FTS_DOCUMENT = "curation_sample.search"
 FTS_MATCH = FTS_DOCUMENT + " @@ to_tsquery('simple', %s)"
 # A search is answered from the GIN index intersected with a window of the newest rows
 # (bitmaps of both, ANDed), widening until a page is full: the work is a few bitmap builds

@@ -317,8 +317,27 @@ def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, co
             context["diff"] = rv.side_by_side(item.chosen, item.rejected)
         else:
             context.update(_docqa_context(language, item))
-    template = "curation/_focus.html" if request.htmx else "curation/review.html"
-    return render(request, template, context, status=status)
+    if request.htmx:
+        return render(request, "curation/_focus.html", context, status=status)
+    context["guidelines_html"] = _guidelines_html(language)
+    return render(request, "curation/review.html", context, status=status)
+
+
+_GUIDELINES: dict[tuple[int, int], str] = {}
+
+
+def _guidelines_html(language: Language) -> str:
+    """The language's guidelines as sanitised HTML, converted once per text: Markdown and
+    nh3 on every full page load cost more than the rest of the page's rendering."""
+    from curation.templatetags.scriptorium import markdown
+
+    key = (language.pk, hash(language.guidelines))
+    html = _GUIDELINES.get(key)
+    if html is None:
+        if len(_GUIDELINES) > 64:  # onboarding edits guidelines rarely; old texts go
+            _GUIDELINES.clear()
+        html = _GUIDELINES[key] = markdown(language.guidelines) if language.guidelines else ""
+    return html
 
 
 def _sample_context(sample: Sample, assignment: Assignment | None) -> dict:

@@ -623,3 +623,90 @@ def test_control_characters_in_output_are_shown_not_obeyed():
 
     assert visible("ok\x00\x1b[31mred\x1b[0m\x07\ttab\nline\x7f\x9b") == "ok\u2400\u241b[31mred\u241b[0m\u2407\ttab\nline\u2421\\x9b"
     assert visible(None) == ""
+
+
+# ---------------------------------------------------------------- at scale: plans and write paths
+
+def test_hand_out_reads_the_waiting_items_index_whatever_the_queue(member, lua):
+    """The kind is written as a range so that only the partial index of waiting items can
+    give the order: never a walk of the primary key filtering for the kind."""
+    make_samples(lua, 3, kind="backtranslate")
+    for order in ("oldest", "score_high", "score_low"):
+        sql = rv.claim_candidate_sql(rv.queue_kind("backtranslate"), order)
+        params = {"language": lua.pk, "kind": "backtranslate", "pending": ReviewStatus.PENDING, "overlap": 1,
+                  "reviewer": member.pk, "item": None}
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        index = "sample_queue_pending" if order == "oldest" else "sample_queue_score"
+        assert index in plan and "Sort" not in plan and "curation_sample_pkey" not in plan, plan
+
+
+def test_a_decision_on_an_item_settled_meanwhile_is_refused_and_writes_nothing(client_for, member, lua, admin_user):
+    sample, = make_samples(lua, 1)
+    client = client_for(member)
+    assert shown_item(client.get(next_url())) == sample.pk
+    from curation.actions import ReviewRefused, do_bulk_review, do_record_review
+
+    do_bulk_review(lua, Sample.objects.filter(pk=sample.pk), "reject", by=admin_user, reason="Does not run")
+    held = Assignment.objects.get(sample=sample, reviewer=member)
+    with pytest.raises(ReviewRefused, match="decided by someone else"):
+        do_record_review(held, "accept", by=member, overlap=1)
+    assert not Review.objects.filter(sample=sample, reviewer=member).exists()
+    sample.refresh_from_db()
+    assert sample.status == ReviewStatus.REJECTED
+    held.refresh_from_db()
+    assert held.state == "open" and held.review is None
+
+
+def test_a_decision_on_a_colleagues_hold_is_refused(member, lua):
+    sample, = make_samples(lua, 1)
+    colleague = make_reviewer("colleague", lua)
+    held = rv.next_item_for(member, lua, "syntax")
+    from curation.actions import ReviewRefused, do_record_review
+
+    with pytest.raises(ReviewRefused, match="held by another reviewer"):
+        do_record_review(held, "accept", by=colleague, overlap=1)
+    do_record_review(held, "accept", by=member, overlap=1)
+    with pytest.raises(ReviewRefused, match="already decided"):
+        do_record_review(held, "reject", by=member, reason="Other", overlap=1)
+    assert list(Review.objects.filter(sample=sample).values_list("decision", flat=True)) == ["accept"]
+
+
+def test_search_follows_an_edited_program_and_rows_written_without_the_orm(client_for, member, lua):
+    """The searched text is a generated column: Postgres fills it on any insert (COPY,
+    raw SQL) and renews it when prompt or code change, and only then."""
+    edited, = make_samples(lua, 1, code="print('lantern')")
+    Sample.objects.filter(pk=edited.pk).update(code="print('beacon')")
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO curation_sample (language_id, kind, prompt, code, metadata, generator, model, "
+                       "licence, content_hash, verdict, status, triage_reason, claims, created_at) VALUES "
+                       "(%s, 'syntax', 'raw beacon row', 'print(1)', '{}', 'raw', '', '', 'raw-1', 'ok', 'pending', "
+                       "'', 0, now()) RETURNING id", [lua.pk])
+        raw = cursor.fetchone()[0]
+    client = client_for(member)
+    assert listed(browse(client, q="beacon")) == {edited.pk, raw}
+    assert listed(browse(client, q="lantern")) == set()
+    Sample.objects.filter(pk=edited.pk).update(status=ReviewStatus.ACCEPTED)  # leaves the vector as it was
+    assert listed(browse(client, q="beacon", status="accepted")) == {edited.pk}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_migrating_fills_the_search_column_for_rows_already_there():
+    from django.core.management import call_command
+
+    language = Language.objects.create(slug="tcl", name="Tcl", extension=".tcl", grammar="tcl", pack_path="/nowhere")
+    call_command("migrate", "curation", "0006", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO curation_sample (language_id, kind, prompt, code, metadata, generator, model, "
+                           "licence, content_hash, verdict, status, triage_reason, claims, created_at) VALUES "
+                           "(%s, 'syntax', 'an older lighthouse', 'print(2)', '{}', 'raw', '', '', 'old-1', 'ok', "
+                           "'pending', '', 0, now()) RETURNING id", [language.pk])
+            old = cursor.fetchone()[0]
+    finally:
+        call_command("migrate", "curation", verbosity=0)
+    found = Sample.objects.extra(where=[rv.FTS_MATCH], params=["lighthouse"]).values_list("pk", flat=True)
+    assert list(found) == [old]
