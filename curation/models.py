@@ -553,3 +553,21 @@ class BulkAction(models.Model):
 
     def __str__(self) -> str:
         return f"bulk {self.decision} of {self.changed} by {self.decided_by_id}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API (`Authorization: Bearer scr_…`), for scripts and CI
+    that cannot hold a browser session. Only its SHA-256 digest is stored; the token is
+    shown once, when it is made. It acts as its user, with the user's role, on /api/ paths
+    only."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
