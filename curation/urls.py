@@ -1,11 +1,13 @@
 from django.urls import path
 
-from curation import views
+from curation import token_views, views
 
 urlpatterns = [
     path("", views.home, name="curation-home"),
     path("languages/<slug:slug>/", views.language_detail, name="curation-view-language"),
     path("languages/<slug:slug>/docs/<str:anchor>/", views.doc_section, name="curation-view-section"),
+    path("account/tokens/", token_views.token_list, name="curation-list-tokens"),
+    path("account/tokens/<int:pk>/revoke/", token_views.token_revoke, name="curation-revoke-token"),
     path("jobs/", views.job_list, name="curation-list-jobs"),
     path("jobs/<int:pk>/", views.job_detail, name="curation-view-job"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="curation-cancel-job"),

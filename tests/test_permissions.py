@@ -62,6 +62,9 @@ EXPECT: dict[str, Expect] = {
     "curation-view-language": Expect(get=ALL_200, post=ALL_200, kwargs=_slug),
     "curation-view-section": Expect(get=ALL_200, post=ALL_200,
                                     kwargs=lambda o: {"slug": o.language.slug, "anchor": "1.1"}),
+    # Everyone manages their own API tokens; an empty form is re-shown (200).
+    "curation-list-tokens": Expect(get=ALL_200, post=ALL_200),
+    "curation-revoke-token": Expect(get=NOT_ALLOWED, post=(404, 404, 404), kwargs=lambda o: {"pk": o.token.pk}),
     "curation-list-jobs": Expect(get=PM_ONLY, post=PM_ONLY),
     "curation-view-job": Expect(get=PM_ONLY, post=PM_ONLY, kwargs=lambda o: {"pk": o.job.pk}),
     "curation-cancel-job": Expect(get=NOT_ALLOWED, post=(403, 403, 302), kwargs=lambda o: {"pk": o.job.pk}),
@@ -138,6 +141,7 @@ def _bundle(language, *, tag: str) -> SimpleNamespace:
     """One of each object a route can name, all of `language`."""
     from curation.models import Dataset, DocSection, Job, PreferencePair, Sample
     from evaluation.models import EvalRun, Suite, SuiteProblem
+    from curation.tokens import do_create_api_token
     from training.models import Checkpoint
 
     DocSection.objects.create(language=language, anchor="§1.1", title="Values", body="Values.", source_file="docs/a.md",
@@ -157,8 +161,10 @@ def _bundle(language, *, tag: str) -> SimpleNamespace:
                                           data={"tests": [{"args": [1], "expected": 1}]})
     run = EvalRun.objects.create(checkpoint=checkpoint, suite=suite, status=EvalRun.Status.QUEUED,
                                  settings={"n": 1, "variant": "instruction", "prompt_format": "auto"})
+    # Someone else's API token: no role may revoke it (404).
+    token, _ = do_create_api_token(_user(REVIEWER, f"token-owner-{tag}"), "theirs")
     return SimpleNamespace(language=language, sample=sample, pair=pair, job=job, training_job=training_job,
-                           dataset=dataset, checkpoint=checkpoint, suite=suite, problem=problem, run=run)
+                           dataset=dataset, checkpoint=checkpoint, suite=suite, problem=problem, run=run, token=token)
 
 
 @pytest.fixture
@@ -235,7 +241,7 @@ def _reviewer_reachable() -> list[tuple[str, str]]:
     probe = SimpleNamespace(language=SimpleNamespace(slug="x"), sample=SimpleNamespace(pk=1),
                             pair=SimpleNamespace(pk=1), job=SimpleNamespace(pk=1),
                             training_job=SimpleNamespace(pk=1), dataset=SimpleNamespace(pk=1),
-                            run=SimpleNamespace(pk=1), problem=SimpleNamespace(pk=1))
+                            run=SimpleNamespace(pk=1), problem=SimpleNamespace(pk=1), token=SimpleNamespace(pk=1))
     out = []
     for name in ROUTES:
         expect = EXPECT.get(name)

@@ -90,3 +90,27 @@ def test_command_makes_lists_and_revokes_tokens(pm, capsys):
     call_command("api_token", pm.username, "--revoke", raw[:12])
     assert ApiToken.objects.get(prefix=raw[:12]).revoked_at is not None
     assert Client().get(reverse("evaluation-api-runs"), **_bearer(raw)).status_code == 401
+
+
+def test_tokens_page_shows_a_new_token_once_and_revokes_it(reviewer):
+    client = Client()
+    client.force_login(reviewer)
+    response = client.post(reverse("curation-list-tokens"), {"label": "my script"})
+    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    raw = response.context["made"]
+    assert raw in response.content.decode()
+    token = ApiToken.objects.get(user=reviewer)
+    assert raw not in client.get(reverse("curation-list-tokens")).content.decode()
+    response = client.post(reverse("curation-revoke-token", args=[token.pk]))
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_nobody_revokes_another_users_token(reviewer, admin_user):
+    token, _ = do_create_api_token(reviewer, "theirs")
+    client = Client()
+    client.force_login(admin_user)
+    assert client.post(reverse("curation-revoke-token", args=[token.pk])).status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
