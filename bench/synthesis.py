@@ -241,8 +241,10 @@ def bench(rounds: int) -> None:
     language = setup()
     pack = load_pack(language.pack_path)
     default_pool().warm_up()
-    # Warm-up: imports, grammars, and the generators' probe cache (runner_probes.ask), which
-    # a worker keeps for its lifetime; after it every round runs the same programs.
+    # Warm-up: imports, grammars, and what a worker keeps for its lifetime once it has run a
+    # job on the pack: the generators' probe cache (runner_probes.ask), the read pack, the
+    # parsed corpora and what generators learn from each program (sites, names, layouts;
+    # none of it depends on the seed); after it every round runs the same programs.
     wipe(language)
     end_to_end(language, BENCH, seed=0)
     # The recording round: every program sent to the sandbox, and where the time went.

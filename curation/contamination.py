@@ -16,6 +16,8 @@ class HeldOutProblem:
 
 
 WORDISH = re.compile(r"\w+|[^\w\s]")
+_ASCII_WORDISH = re.compile(r"(?a)\w+|\S")  # WORDISH on ASCII text without \x1c-\x1f
+_ASCII_ODD_SPACE = re.compile(r"[\x1c-\x1f]")
 
 
 class ContaminationIndex:
@@ -23,7 +25,12 @@ class ContaminationIndex:
     checked on its own: an item is contaminated by it when at least `min_fraction` of the
     text's n-grams occur in the item. The fraction — not a single shared n-gram — is what
     keeps a common idiom (`for _, x in ipairs(xs) do ... end` is 10+ tokens) from marking
-    half the corpus; a text shorter than n tokens counts as one n-gram."""
+    half the corpus; a text shorter than n tokens counts as one n-gram.
+
+    The held-out n-grams are indexed once, as token tuples; an item's windows are streamed
+    (zip over shifted token lists, in C) into a set intersection with that index, so only
+    the n-grams it shares with some held-out text reach Python code. Hashing a tuple per
+    window in a Python loop was half the CPU of synthesis triage."""
 
     def __init__(self, problems: Iterable[HeldOutProblem], *, n: int = 10, min_fraction: float = 0.25,
                  ignore_names: bool = False, keep_names: Iterable[str] = ()):
@@ -32,7 +39,7 @@ class ContaminationIndex:
         self.ignore_names = ignore_names
         self.keep = frozenset(keep_names)
         self._parts: list[tuple[str, int]] = []  # (problem id, number of distinct n-grams)
-        self._grams: dict[int, list[int]] = {}
+        self._grams: dict[tuple[str, ...], list[int]] = {}  # n-gram (or a short text's tokens) -> parts
         self._short_lengths: set[int] = set()
         for problem in problems:
             for text in problem.texts:
@@ -43,47 +50,57 @@ class ContaminationIndex:
                 self._parts.append((problem.id, len(grams)))
                 for gram in grams:
                     self._grams.setdefault(gram, []).append(part)
+        self._sizes = sorted({self.n} | self._short_lengths)
+        self._known = frozenset(self._grams)
 
     def __len__(self) -> int:
         return len(self._parts)
 
     def _tokens(self, text: str) -> list[str]:
-        tokens = [t.lower() for t in WORDISH.findall(text)]
+        if text.isascii() and not _ASCII_ODD_SPACE.search(text):
+            # Same tokens, faster: ASCII lower-casing keeps every character's class, and in
+            # ASCII text the two patterns differ only on \x1c-\x1f (Unicode calls them space).
+            tokens = _ASCII_WORDISH.findall(text.lower())
+        else:
+            tokens = [t.lower() for t in WORDISH.findall(text)]
         if self.ignore_names:
             tokens = ["_id_" if (t[0].isalpha() or t[0] == "_") and t not in self.keep else t for t in tokens]
         return tokens
 
-    def _grams_of(self, text: str, sizes: Iterable[int] | None = None) -> set[int]:
+    def _grams_of(self, text: str) -> set[tuple[str, ...]]:
+        """A held-out text's n-grams."""
         tokens = self._tokens(text)
         if not tokens:
             return set()
-        if sizes is None:  # indexing a held-out text
-            if len(tokens) < self.n:
-                self._short_lengths.add(len(tokens))
-                return {hash(tuple(tokens))}
-            return {hash(tuple(tokens[i:i + self.n])) for i in range(len(tokens) - self.n + 1)}
-        grams: set[int] = set()
-        for size in sizes:
-            grams.update(hash(tuple(tokens[i:i + size])) for i in range(len(tokens) - size + 1))
-        return grams
+        if len(tokens) < self.n:
+            self._short_lengths.add(len(tokens))
+            return {tuple(tokens)}
+        return set(_windows(tokens, self.n))
 
     def match(self, text: str) -> tuple[str, float] | None:
         """(held-out problem id, fraction of its text found) for the worst overlap, or None."""
         if not self._parts:
             return None
-        grams = self._grams_of(text, {self.n} | self._short_lengths)
+        tokens = self._tokens(text)
+        shared: set = set()
+        for size in self._sizes:
+            if len(tokens) >= size:
+                # frozenset.intersection(iterable) tests each window against the index in C
+                shared |= self._known.intersection(_windows(tokens, size))
         hits: Counter = Counter()
-        for gram in grams:
-            parts = self._grams.get(gram)
-            if parts:
-                hits.update(parts)
-        best = None
+        for gram in shared:
+            hits.update(self._grams[gram])
+        best = None  # (fraction, -part): on a tie the first held-out text wins, whatever the set order
         for part, count in hits.items():
-            problem_id, total = self._parts[part]
-            fraction = count / total
-            if fraction >= self.min_fraction and (best is None or fraction > best[1]):
-                best = (problem_id, fraction)
-        return best
+            fraction = count / self._parts[part][1]
+            if fraction >= self.min_fraction and (best is None or (fraction, -part) > best):
+                best = (fraction, -part)
+        return None if best is None else (self._parts[-best[1]][0], best[0])
+
+
+def _windows(tokens: list[str], size: int):
+    """Every run of `size` consecutive tokens, as tuples."""
+    return zip(*(tokens[j:] for j in range(size)))
 
 
 def heldout_problems(content, benchmarks: Iterable[dict] = ()) -> list[HeldOutProblem]:

@@ -66,10 +66,13 @@ class ChunkTriage:
         near = self.rules["near_duplicates"]
         self.near = triage.NearDuplicateIndex(threshold=near["threshold"], num_perm=near["num_perm"],
                                               shingle=near["shingle"], pack=self.pack)
+        # Seeding with `signatures` waits for the first item that is compared for near
+        # duplicates: a job whose kinds all skip that check (augmentations, error fixes,
+        # pairs) never needs the index, and filling it cost a fixed ~0.1 s per job.
+        self._unseeded = None
         if near["on"]:
             if signatures is not None:
-                for key, signature in signatures(self.near):
-                    self.near.add(key, "", signature)
+                self._unseeded = signatures
             else:
                 self.near.seed(kept)
         self.contamination = self._contamination_index(content, benchmarks)
@@ -101,7 +104,9 @@ class ChunkTriage:
         rules = merge_rules(SYNTHESIS_RULES, language.spec.get("triage") or {}, job_rules)
         benchmarks = [{"id": f"{t.source}:{t.name}", "prompt": t.prompt, "solution": t.reference}
                       for t in Task.objects.filter(language=language).exclude(source="pack")]
-        triage = cls(content, rules, [], benchmarks, signatures=lambda index: _recent_signatures(language, index))
+        recent = _recent(language)  # which samples seed the index is fixed now, as if it were filled now
+        triage = cls(content, rules, [], benchmarks,
+                     signatures=lambda index: _recent_signatures(language, index, recent))
         triage.language_pk = language.pk
         return triage
 
@@ -120,12 +125,19 @@ class ChunkTriage:
                                          kind="pair"))
             else:
                 triage_items.append(Item(id=str(index), prompt=v.prompt, code=v.code, kind=v.sample_kind))
+        if self._unseeded is not None and any(
+                i.kind not in self.rules["near_duplicates"]["skip_kinds"] for i in triage_items):
+            seed, self._unseeded = self._unseeded, None
+            for key, signature in seed(self.near):
+                self.near.add(key, "", signature)
         indexed = len(self.near)
         decisions = self.triage.triage(triage_items, self.rules, pack=self.pack, heldout=self.contamination,
                                        near_index=self.near)
         self._remember_signatures(items, indexed)
         kept, counts = [], {"duplicates": 0, "auto_rejected": 0}
         for v, d in zip(items, decisions):
+            if v.kind == "sample" and d.content_hash:
+                v.content_hash = d.content_hash  # triage's key is the store's (store.item_hash)
             if d.action == "reject" and d.reason in DROPPED:
                 counts["duplicates"] += 1
                 continue
@@ -160,16 +172,20 @@ def _signature_key(language_pk, index) -> tuple:
     return (language_pk, getattr(index.pack, "line_comment", ""), index.num_perm, index.shingle, index.keep)
 
 
-def _recent_signatures(language: Language, index) -> list[tuple[str, object]]:
-    """Signatures of the language's NEAR_SEEDS most recent samples, oldest first; only the
-    samples this process has not seen (or triaged) yet are read and hashed. A signature is
-    a function of the normalised code, which the content hash covers."""
+def _recent(language: Language) -> list[tuple[int, str]]:
+    """(id, content hash) of the language's NEAR_SEEDS most recent samples, newest first."""
+    return list(Sample.objects.filter(language=language).order_by("-id")
+                .values_list("id", "content_hash")[:NEAR_SEEDS])
+
+
+def _recent_signatures(language: Language, index, recent: list[tuple[int, str]]) -> list[tuple[str, object]]:
+    """Signatures of the `recent` samples, oldest first; only the samples this process has
+    not seen (or triaged) yet are read and hashed. A signature is a function of the
+    normalised code, which the content hash covers."""
     from synthesis.triage import Item, _near_text, normalise
 
     key = _signature_key(language.pk, index)
     known = _signatures.get(key, {})
-    recent = list(Sample.objects.filter(language=language).order_by("-id")
-                  .values_list("id", "content_hash")[:NEAR_SEEDS])
     missing = [pk for pk, h in recent if h not in known]
     fresh = {}
     for start in range(0, len(missing), _FETCH):

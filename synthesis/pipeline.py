@@ -138,6 +138,11 @@ _parsers = threading.local()  # one tree-sitter parser per thread and grammar: m
 
 
 def _parses(pack: Pack, code: str) -> bool:
+    from synthesis.generators.subtrees import parsed_before
+
+    known = parsed_before(code, pack.grammar)  # most candidates were parsed by their generator
+    if known is not None:
+        return known
     parsers = _parsers.__dict__
     parser = parsers.get(pack.grammar)
     if parser is None:

@@ -36,6 +36,34 @@ def _short_switch_interval():
         sys.setswitchinterval(previous)
 
 
+# Read packs by folder, with the size and mtime of every file they had: a worker runs job
+# after job on one pack, and reading it (docs, examples, tasks, their digest) is a fixed
+# cost of each job that delays its first sandbox batch.
+_PACKS: dict[str, tuple[tuple, object]] = {}
+
+
+def pack_content(path):
+    """read_pack(path), re-read only when a file of the pack changed, appeared or went."""
+    from pathlib import Path
+
+    from curation.packs import read_pack
+
+    root = Path(path).resolve()
+    try:
+        stamp = tuple(sorted((str(f), s.st_mtime_ns, s.st_size) for f in root.rglob("*")
+                             if f.is_file() and (s := f.stat())))
+    except OSError:
+        return read_pack(root)
+    cached = _PACKS.get(str(root))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    content = read_pack(root)
+    if len(_PACKS) >= 16:
+        _PACKS.clear()
+    _PACKS[str(root)] = (stamp, content)
+    return content
+
+
 def synthesize(progress: JobProgress) -> None:
     """Generate, validate in the sandbox, triage and store, chunk by chunk.
 
@@ -50,7 +78,6 @@ def synthesize(progress: JobProgress) -> None:
 
     from django.db import transaction
 
-    from curation.packs import read_pack
     from sandbox import run_many
     from synthesis.candidates import Source
     from synthesis.chunks import ChunkTriage, accepted_code, backend_for
@@ -61,7 +88,7 @@ def synthesize(progress: JobProgress) -> None:
 
     params = progress.params
     language = progress.job.language
-    content = read_pack(language.pack_path)
+    content = pack_content(language.pack_path)
     pack = content.pack
     name, count, seed = params["generator"], int(params["count"]), int(params.get("seed", 0))
     generator_params = dict(params.get("params") or {})

@@ -14,6 +14,7 @@ it would most likely score the same, so this costs little and saves a second pas
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
 import re
@@ -49,6 +50,9 @@ class Decision:
     detail: str = ""
     matched: str | None = None  # the kept item or held-out problem this one collides with
     scores: dict = field(default_factory=dict)
+    # The exact-duplicate key (prompt + normalised code) when that check ran: the caller
+    # stores it, and computing it again would normalise every program twice.
+    content_hash: str = ""
 
     @property
     def keep(self) -> bool:
@@ -190,16 +194,18 @@ class NearDuplicateIndex:
     def __len__(self) -> int:
         return len(self._signatures)
 
-    def signature(self, text: str, *, normalised: bool = False):
+    def _shingles(self, text: str, normalised: bool) -> set[bytes]:
         tokens = canonical_tokens(text if normalised else normalise(text, self.pack), self.keep)
         k = self.shingle
         if len(tokens) <= k:
-            shingles = {" ".join(tokens).encode("utf-8")}
-        else:
-            shingles = {" ".join(tokens[i:i + k]).encode("utf-8") for i in range(len(tokens) - k + 1)}
+            return {" ".join(tokens).encode("utf-8")}
+        # The windows " ".join(tokens[i:i + k]) for every i, built by C loops (zip, map).
+        return set(map(str.encode, map(" ".join, zip(*(tokens[j:] for j in range(k))))))
+
+    def signature(self, text: str, *, normalised: bool = False):
         minhash = self._MinHash(num_perm=self.num_perm, seed=1, hashfunc=zlib.crc32,
                                 permutations=self._template.permutations, scheme=self._template.scheme)
-        minhash.update_batch(shingles)
+        minhash.update_batch(self._shingles(text, normalised))
         return minhash
 
     def query(self, text: str, signature=None) -> tuple[str, float] | None:
@@ -234,6 +240,7 @@ class NearDuplicateIndex:
         return self
 
 
+@lru_cache(maxsize=4)
 @lru_cache(maxsize=8)
 def _minhash_template(num_perm: int):
     from datasketch import MinHash
@@ -242,6 +249,7 @@ def _minhash_template(num_perm: int):
     return MinHash(num_perm=num_perm, seed=1, hashfunc=zlib.crc32)
 
 
+@lru_cache(maxsize=32)
 @lru_cache(maxsize=32)
 def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int] | None:
     try:
@@ -287,7 +295,7 @@ SECRET_HINTS: dict[str, tuple[str, ...]] = {
     "private_key": ("begin",),
     "aws_access_key": ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
     "aws_secret_key": ("aws",),
-    "github_token": ("gh", "github_pat_"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),  # the pattern is case-sensitive
     "slack_token": ("xox",),
     "api_key": ("sk-", "aiza", "_live_"),
     "jwt": ("eyj",),
@@ -408,9 +416,10 @@ def triage(items: Sequence[Item | dict], rules: dict | None = None, *, pack=None
 
 def _judge(item: Item, rules: dict, pack, exact: dict, near, contamination, grammar) -> Decision:
     def fail(check: str, detail: str = "", matched: str | None = None, scores: dict | None = None) -> Decision:
-        return Decision(item.id, rules[check]["action"], check, detail, matched, scores or {})
+        return Decision(item.id, rules[check]["action"], check, detail, matched, scores or {}, key or "")
 
     review: Decision | None = None  # a "review" verdict does not stop the stricter checks
+    key = None
 
     if rules["length"]["on"]:
         problem = length_problem(item, rules["length"])
@@ -440,7 +449,6 @@ def _judge(item: Item, rules: dict, pack, exact: dict, near, contamination, gram
             if decision.action == REJECT:
                 return decision
             review = review or decision
-    key = None
     code = normalise(item.code, pack)
     if rules["exact_duplicates"]["on"]:
         key = content_hash(item.prompt, code)
@@ -470,7 +478,9 @@ def _judge(item: Item, rules: dict, pack, exact: dict, near, contamination, gram
         near.add(item.id, text, signature)
     if key is not None:
         exact.setdefault(key, item.id)
-    return review or Decision(item.id, KEEP)
+    if review is not None:
+        return dataclasses.replace(review, content_hash=key or "")
+    return Decision(item.id, KEEP, content_hash=key or "")
 
 
 def _apply_perplexity(items, decisions, rule, perplexity) -> list[Decision]:
@@ -485,9 +495,10 @@ def _apply_perplexity(items, decisions, rule, perplexity) -> list[Decision]:
         d = out[i]
         merged = {**d.scores, "perplexity": float(score)}
         if rule["max"] is not None and score > rule["max"] and d.action == KEEP:
-            out[i] = Decision(d.item_id, rule["action"], "perplexity", f"{score:.2f} > {rule['max']}", None, merged)
+            out[i] = Decision(d.item_id, rule["action"], "perplexity", f"{score:.2f} > {rule['max']}", None, merged,
+                              d.content_hash)
         else:
-            out[i] = Decision(d.item_id, d.action, d.reason, d.detail, d.matched, merged)
+            out[i] = dataclasses.replace(d, scores=merged)
     return out
 
 

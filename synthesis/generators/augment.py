@@ -20,6 +20,9 @@ from __future__ import annotations
 import importlib
 import random
 import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -40,10 +43,41 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def _programs(source: Source, params: dict) -> list[tuple[Program, Tree]]:
     out = []
     for program in source_programs(source, params):
-        tree = read(program.code, source.pack.grammar)
+        tree = _tree(program.code, source.pack.grammar)
         if not tree.root.has_error:
             out.append((program, tree))
     return out
+
+
+# Parsed source programs and what the transforms learn from each, kept between calls: a
+# worker runs job after job on the same pack, and the programs a job draws from are the
+# same few dozen, drawn hundreds of times. Trees are never edited, so sharing them is safe;
+# everything cached is a function of the program text (and the arguments in its key).
+_TREES: "OrderedDict[tuple[str, str], Tree]" = OrderedDict()
+_LEARNED: "OrderedDict[tuple, object]" = OrderedDict()
+_CACHE_LIMIT = 4096
+_cache_lock = threading.Lock()
+
+
+def _tree(code: str, grammar: str) -> Tree:
+    return _memo(_TREES, (grammar, code), lambda: read(code, grammar))
+
+
+def _learned(key: tuple, make):
+    return _memo(_LEARNED, key, make)
+
+
+def _memo(cache: OrderedDict, key, make):
+    with _cache_lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = make()
+    with _cache_lock:
+        cache[key] = value
+        while len(cache) > _CACHE_LIMIT:
+            cache.popitem(last=False)
+    return value
 
 
 def _candidate(program: Program, code: str, transform: str, **detail) -> Candidate:
@@ -92,18 +126,21 @@ def rename(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     reserved = set(pack.keywords) | set(pack.builtins)
     programs = _programs(source, params)
     # New names come from what the pack's own programs call things, so they read naturally.
-    vocabulary = sorted({tree.text(n) for _, tree in programs for n in walk(tree.root)
-                         if n.type == word and NAME.match(tree.text(n)) and tree.text(n) not in reserved
-                         and not is_field_name(tree, n)})
+    vocabulary = _learned(("vocabulary", pack.grammar, word, frozenset(reserved), tuple(p.code for p, _ in programs)),
+                          lambda: sorted({tree.text(n) for _, tree in programs for n in walk(tree.root)
+                                          if n.type == word and NAME.match(tree.text(n))
+                                          and tree.text(n) not in reserved and not is_field_name(tree, n)}))
     max_renames = max(1, int(params.get("max_renames", 3)))
 
     def make(program: Program, tree: Tree, rng: random.Random):
-        bindings = _bindings(tree, query, word, block)
+        bindings = _learned(("bindings", str(pack.root), pack.grammar, program.code, word, block),
+                            lambda: _bindings(tree, query, word, block))
         protected = reserved | ({program.entry_point} if program.entry_point else set())
         options = [b for b in bindings if b.name not in protected and b.definitions]
         if not options:
             return None
-        taken = {tree.text(n) for n in walk(tree.root) if n.type == word}
+        taken = set(_learned(("names", pack.grammar, program.code, word),
+                             lambda: frozenset(tree.text(n) for n in walk(tree.root) if n.type == word)))
         chosen = rng.sample(options, min(len(options), rng.randint(1, max_renames)))
         edits, renamed = [], []
         for binding in chosen:
@@ -275,22 +312,31 @@ def reformat(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     operators = frozenset(pack.operators) | frozenset(pack.keywords)
     # Operators are the tokens of node types that take several different ones (`a + b`,
     # `a .. b`); a node type with one fixed token (`t.x`, `a, b`) is punctuation.
-    seen: dict[str, set[str]] = {}
-    for _, tree in _programs(source, params):
-        for node in walk(tree.root):
-            parts = binary_parts(node, operators)
-            if parts:
-                seen.setdefault(node.type, set()).add(parts[1].type)
-    operation_kinds = frozenset(kind for kind, ops in seen.items() if len(ops) >= 2)
+    programs = _programs(source, params)
+
+    def learn() -> frozenset[str]:
+        seen: dict[str, set[str]] = {}
+        for _, tree in programs:
+            for node in walk(tree.root):
+                parts = binary_parts(node, operators)
+                if parts:
+                    seen.setdefault(node.type, set()).add(parts[1].type)
+        return frozenset(kind for kind, ops in seen.items() if len(ops) >= 2)
+
+    operation_kinds = _learned(("operation_kinds", pack.grammar, operators, tuple(p.code for p, _ in programs)), learn)
 
     def make(program: Program, tree: Tree, rng: random.Random):
         style = {key: rng.choice(values) for key, values in STYLES.items()}
-        code = _respaced(tree, style, operators, operation_kinds)
+        # The original's tokens, operators and indentation unit, and its token signature,
+        # are learned once per program, not once per variant.
+        layout = _learned(("layout", pack.grammar, program.code, operators, operation_kinds),
+                          lambda: _Layout.of(tree, operators, operation_kinds))
+        code = _respaced(tree, style, layout)
         if code == program.code:
             style["operators"] = "spaced" if style["operators"] != "spaced" else "tight"
-            code = _respaced(tree, style, operators, operation_kinds)
+            code = _respaced(tree, style, layout)
         after = read(code, pack.grammar)
-        if after.root.has_error or str(after.root) != str(tree.root) or _signature(after) != _signature(tree):
+        if after.root.has_error or str(after.root) != layout.tree_text or _signature(after) != layout.signature:
             return None
         return code, {"style": {k: ("tab" if v == "\t" else v) for k, v in style.items()}}
 
@@ -301,15 +347,31 @@ def _signature(tree: Tree) -> list[tuple[str, str]]:
     return [(t.type, tree.text(t)) for t in tokens(tree.root)]
 
 
-def _respaced(tree: Tree, style: dict, operators: frozenset[str], operation_kinds: frozenset[str]) -> str:
-    toks = tokens(tree.root)
+@dataclass(frozen=True)
+class _Layout:
+    """What respacing needs to know of an original program, whatever the style."""
+    toks: list
+    binary_ops: frozenset[int]  # ids of the operator tokens of binary operations
+    statement_starts: frozenset[int]
+    unit: int  # the indentation step the program uses
+    tree_text: str  # str(root): the tree a variant must keep
+    signature: list[tuple[str, str]]  # _signature(tree): the tokens a variant must keep
+
+    @classmethod
+    def of(cls, tree: Tree, operators: frozenset[str], operation_kinds: frozenset[str]) -> "_Layout":
+        toks = tokens(tree.root)
+        binary_ops = frozenset(parts[1].id for node in walk(tree.root)
+                               if node.type in operation_kinds and (parts := binary_parts(node, operators)))
+        statement_starts = frozenset(c.start_byte for c in tree.root.named_children if not c.is_extra)
+        widths = [len(_indent_of(tree.data[:t.start_byte])) for t in toks if _starts_line(tree.data, t.start_byte)]
+        unit = min((w for w in widths if w > 0), default=2)
+        return cls(toks, binary_ops, statement_starts, unit, str(tree.root), _signature(tree))
+
+
+def _respaced(tree: Tree, style: dict, layout: _Layout) -> str:
+    toks, binary_ops, statement_starts, unit = layout.toks, layout.binary_ops, layout.statement_starts, layout.unit
     if not toks:
         return tree.code
-    binary_ops = {parts[1].id for node in walk(tree.root)
-                  if node.type in operation_kinds and (parts := binary_parts(node, operators))}
-    statement_starts = {c.start_byte for c in tree.root.named_children if not c.is_extra}
-    widths = [len(_indent_of(tree.data[:t.start_byte])) for t in toks if _starts_line(tree.data, t.start_byte)]
-    unit = min((w for w in widths if w > 0), default=2)
     out = [tree.data[:toks[0].start_byte].decode("utf-8"), tree.text(toks[0])]
     for previous, current in zip(toks, toks[1:]):
         gap = tree.data[previous.end_byte:current.start_byte].decode("utf-8")
@@ -393,7 +455,7 @@ def reorder(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
             frontier = nxt
         return False
 
-    def make(program: Program, tree: Tree, rng: random.Random):
+    def swappable(tree: Tree) -> list:
         pairs = []
         for node in walk(tree.root):
             if node.type != block and node.id != tree.root.id:
@@ -408,6 +470,12 @@ def reorder(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
                 if assigns(a) and assigns(b) and not calls(a) and not calls(b) \
                         and not (names(tree, a) & names(tree, b)):
                     pairs.append((a, b))
+        return pairs
+
+    def make(program: Program, tree: Tree, rng: random.Random):
+        # Most attempts land on a program with no such pair: finding them is done once.
+        pairs = _learned(("reorder", str(pack.root), pack.grammar, program.code, word, assign, block),
+                         lambda: swappable(tree))
         if not pairs:
             return None
         a, b = rng.choice(pairs)
@@ -441,10 +509,13 @@ def for_while(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
         return node
 
     def make(program: Program, tree: Tree, rng: random.Random):
-        loops = [n for n in walk(tree.root) if n.type == shape["loop"] and part(n, shape.get("var", "")) is not None
-                 and part(n, shape.get("body", "body")) is not None]
+        key = (str(pack.root), pack.grammar, program.code, word, repr(sorted(shape.items())))
+        loops = list(_learned(("for_while", *key), lambda: [
+            n for n in walk(tree.root) if n.type == shape["loop"] and part(n, shape.get("var", "")) is not None
+            and part(n, shape.get("body", "body")) is not None]))
         rng.shuffle(loops)
-        taken = {tree.text(n) for n in walk(tree.root) if n.type == word}
+        taken = set(_learned(("names", pack.grammar, program.code, word),
+                             lambda: frozenset(tree.text(n) for n in walk(tree.root) if n.type == word)))
         for loop in loops:
             var, start, stop = (part(loop, shape.get(k, "")) for k in ("var", "start", "stop"))
             step, body = part(loop, shape.get("step", "")), part(loop, shape.get("body", "body"))

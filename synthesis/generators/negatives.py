@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -77,19 +79,9 @@ def mutate(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     printer = config.get("print")
     if not printer:
         kinds = [k for k in kinds if k == "drop_closer"]
-    breaker = _Breaker(pack, config, printer, word_type(pack.grammar, config))
     programs = source_programs(source, params, accepted=bool(params.get("include_accepted")))
-
-    sites: dict[str, list[_Site]] = {k: [] for k in kinds}
-    for program in programs:
-        tree = read(program.code, pack.grammar)
-        if tree.root.has_error:
-            continue
-        reach = _Reach(tree, breaker, {program.entry_point} if program.entry_point else set())
-        for site in breaker.sites(program, tree, reach, kinds):
-            sites[site.kind].append(site)
-    breaker.learn_classes(sites)
-    sites = {kind: [s for s in found if breaker.viable(s)] for kind, found in sites.items()}
+    breaker, viable = _prepared(source, params, config, printer, kinds, programs)
+    sites = {kind: list(found) for kind, found in viable.items()}
 
     for kind in kinds:
         rng.shuffle(sites[kind])
@@ -111,6 +103,42 @@ def mutate(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
             seen.add(made.code)
             emitted += 1
             yield made
+
+
+# Breakers with their viable sites, by what they were found from. Finding every site of
+# every program (and asking the runner about them) is a function of the pack, the
+# parameters and the programs, and it was most of this generator's CPU; a worker runs job
+# after job on one pack. Sites and trees are only read after they are found.
+_PREPARED: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PREPARED_LIMIT = 8
+_prepared_lock = threading.Lock()
+
+
+def _prepared(source: Source, params: dict, config: dict, printer, kinds: list[str], programs: list[Program]):
+    pack = source.pack
+    key = (str(pack.root), getattr(source.content, "digest", None), tuple(pack.command), pack.grammar,
+           repr(sorted((k, v) for k, v in params.items() if k not in ("count", "backend"))), tuple(kinds),
+           tuple((p.parent, p.code, p.entry_point) for p in programs))
+    with _prepared_lock:
+        if key in _PREPARED:
+            _PREPARED.move_to_end(key)
+            return _PREPARED[key]
+    breaker = _Breaker(pack, config, printer, word_type(pack.grammar, config))
+    sites: dict[str, list[_Site]] = {k: [] for k in kinds}
+    for program in programs:
+        tree = read(program.code, pack.grammar)
+        if tree.root.has_error:
+            continue
+        reach = _Reach(tree, breaker, {program.entry_point} if program.entry_point else set())
+        for site in breaker.sites(program, tree, reach, kinds):
+            sites[site.kind].append(site)
+    breaker.learn_classes(sites)
+    prepared = breaker, {kind: [s for s in found if breaker.viable(s)] for kind, found in sites.items()}
+    with _prepared_lock:
+        _PREPARED[key] = prepared
+        while len(_PREPARED) > _PREPARED_LIMIT:
+            _PREPARED.popitem(last=False)
+    return prepared
 
 
 class _Reach:
@@ -186,6 +214,7 @@ class _Breaker:
         spec = pack.tests
         self.bad_values = [literal(spec, None), literal(spec, []), literal(spec, "text"), literal(spec, 1)]
         self.classes: dict[tuple, str] = {}
+        self._taken: dict[int, frozenset[str]] = {}  # names of each program's tree, by id (trees outlive it)
 
     # ---- shapes
 
@@ -348,7 +377,10 @@ class _Breaker:
                                                              "line": token.start_point[0] + 1}
 
     def _misspelling(self, tree: Tree, good: str, rng) -> str | None:
-        taken = {tree.text(n) for n in walk(tree.root) if n.type == self.word} | self.keywords | self.builtins
+        taken = self._taken.get(id(tree))
+        if taken is None:
+            taken = self._taken[id(tree)] = frozenset(
+                {tree.text(n) for n in walk(tree.root) if n.type == self.word} | self.keywords | self.builtins)
         options = []
         for i in range(len(good) - 1):
             if good[i] != good[i + 1]:

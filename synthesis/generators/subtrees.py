@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterable, Iterator
 
 import tree_sitter
@@ -35,11 +37,40 @@ class Tree:
 
 
 def read(code: str, grammar: str) -> Tree:
-    return Tree(code, code.encode("utf-8"), parse(code, grammar))
+    tree = Tree(code, code.encode("utf-8"), parse(code, grammar))
+    _remember_parse(grammar, code, not tree.root.has_error)
+    return tree
 
 
 def parses(code: str, grammar: str) -> bool:
-    return not parse(code, grammar).root_node.has_error
+    known = parsed_before(code, grammar)
+    if known is not None:
+        return known
+    ok = not parse(code, grammar).root_node.has_error
+    _remember_parse(grammar, code, ok)
+    return ok
+
+
+# Whether recently parsed programs parsed, by grammar and code. Generators parse every
+# candidate they emit (to check an edit), and the pipeline asks the same of each candidate
+# again when it is validated: a parse is about a millisecond per program, so asking twice
+# cost more than all of triage's dedup. A parse is a function of the two strings alone.
+_PARSED: dict[tuple[str, str], bool] = {}
+_PARSED_LIMIT = 4096
+_parsed_lock = threading.Lock()
+
+
+def _remember_parse(grammar: str, code: str, ok: bool) -> None:
+    with _parsed_lock:
+        if len(_PARSED) >= _PARSED_LIMIT:
+            for key in list(islice(_PARSED, _PARSED_LIMIT // 4)):  # the oldest quarter
+                del _PARSED[key]
+        _PARSED[(grammar, code)] = ok
+
+
+def parsed_before(code: str, grammar: str) -> bool | None:
+    """True or False if this code was parsed recently with this grammar, else None."""
+    return _PARSED.get((grammar, code))
 
 
 def word_type(grammar: str, config: dict | None = None) -> str:
@@ -166,16 +197,22 @@ def stable_hash(text: str) -> str:
 def replaced_cleanly(code: str, grammar: str, start: int, new_text: str, kinds: set[str]) -> bool:
     """After putting `new_text` at byte `start`, the program parses and a node of one of
     `kinds` spans exactly the new text: the swap did not re-associate with its neighbours."""
+    return cleanly_replaced_tree(code, grammar, start, new_text, kinds) is not None
+
+
+def cleanly_replaced_tree(code: str, grammar: str, start: int, new_text: str, kinds) -> Tree | None:
+    """`replaced_cleanly`, returning the parsed tree when it holds (for a caller that goes on
+    editing it), else None."""
     tree = read(code, grammar)
     if tree.root.has_error:
-        return False
+        return None
     end = start + len(new_text.encode("utf-8"))
     node = tree.root.descendant_for_byte_range(start, end)
     while node is not None and node.start_byte == start and node.end_byte == end:
         if node.type in kinds:
-            return True
+            return tree
         node = node.parent
-    return False
+    return None
 
 
 def humanize(kind: str) -> str:

@@ -17,7 +17,9 @@ Every emitted program parses without an ERROR node; the rest are dropped here.
 from __future__ import annotations
 
 import random
-from collections import Counter
+import threading
+from bisect import bisect_left
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -27,7 +29,8 @@ from synthesis.generators.grammar_expansion import Expander, ExpansionFailed, gr
 from synthesis.generators.programs import Program, source_programs
 from synthesis.generators.subtrees import (
     NUMBER_TEXT, Tree, Wrapper, binary_parts, column_of, field_of, indented, is_atomic, is_field_name,
-    is_key_position, parses, read, replaced_cleanly, splice, unary_parts, walk, word_type, wrappers,
+    is_key_position, parses, read, replaced_cleanly, cleanly_replaced_tree, splice, unary_parts, walk, word_type,
+    wrappers,
 )
 from synthesis.generators.synthesis_table import fill, synthesis_config
 
@@ -53,17 +56,45 @@ class _Corpus:
     operators: frozenset[str]
     programs: list[tuple[Program, Tree]] = field(default_factory=list)
 
+    # What one corpus learns once for every generator call that shares it (see `shared`).
+    learned: dict = field(default_factory=dict)
+
     @classmethod
     def build(cls, source: Source, params: dict) -> "_Corpus":
+        """The parsed programs, shared between calls on the same pack content, programs and
+        parameters (a worker runs job after job on one pack; parsing and indexing the corpus
+        was a fixed cost of each). Read-only after it is built, but for `learned`."""
         pack = source.pack
+        programs = source_programs(source, params)
+        key = (str(pack.root), getattr(source.content, "digest", None), pack.grammar,
+               repr(sorted((k, v) for k, v in params.items() if k not in _CALL_PARAMS)),
+               tuple((p.parent, p.code) for p in programs))
+        with _corpora_lock:
+            corpus = _CORPORA.get(key)
+            if corpus is not None:
+                _CORPORA.move_to_end(key)
+                return corpus
         config = synthesis_config(pack, params)
         corpus = cls(source, params, pack.grammar, config, word_type(pack.grammar, config),
                      frozenset(pack.keywords), frozenset(pack.builtins), frozenset(pack.operators))
-        for program in source_programs(source, params):
+        for program in programs:
             tree = read(program.code, pack.grammar)
             if not tree.root.has_error:
                 corpus.programs.append((program, tree))
+        with _corpora_lock:
+            _CORPORA[key] = corpus
+            while len(_CORPORA) > _CORPORA_LIMIT:
+                _CORPORA.popitem(last=False)
         return corpus
+
+    def shared(self, what, make):
+        """make() once per corpus for `what` (a hashable description of it and its inputs)."""
+        with _corpora_lock:
+            if what in self.learned:
+                return self.learned[what]
+        value = make()
+        with _corpora_lock:
+            return self.learned.setdefault(what, value)
 
     @property
     def trees(self) -> list[Tree]:
@@ -75,6 +106,13 @@ class _Corpus:
     @property
     def binary_operators(self) -> frozenset[str]:
         return self.operators | self.keywords
+
+
+# Parameters that change what a call draws from a corpus, not the corpus itself.
+_CALL_PARAMS = frozenset({"count", "max_attempts", "backend"})
+_CORPORA: "OrderedDict[tuple, _Corpus]" = OrderedDict()
+_CORPORA_LIMIT = 8
+_corpora_lock = threading.Lock()
 
 
 def _candidate(program: Program, code: str, generator: str, **metadata) -> Candidate:
@@ -102,50 +140,130 @@ def recombine(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
         return
 
     skip = {corpus.word}
-    donors: dict[str, dict[str, frozenset[str]]] = {}
-    for tree in corpus.trees:
-        for node in walk(tree.root):
-            if _swappable(node, tree, skip) and len(tree.text(node)) <= max_chars:
-                donors.setdefault(node.type, {})[tree.text(node)] = frozenset(corpus.names_in(tree, node))
-    donors = {kind: texts for kind, texts in donors.items() if len(texts) >= 2}
-    donor_lists = {kind: list(texts.items()) for kind, texts in donors.items()}
+    donor_lists = corpus.shared(("donors", max_chars), lambda: _donors(corpus, skip, max_chars))
 
     seen = {program.code for program, _ in corpus.programs}
+    kinds = frozenset(donor_lists)
+    # Per source program, computed on first use and reused by every later candidate drawn
+    # from it (most candidates start from the same few dozen programs), in this job and
+    # the next ones on the corpus: its names, its swap sites, and the donor options per
+    # site text. Measured: re-walking the tree for these on every attempt was most of this
+    # generator's CPU.
+    known_of: dict[str, frozenset[str]] = corpus.shared("known", dict)
+    sites_of: dict[str, list[tuple]] = corpus.shared(("sites", max_chars), dict)
+    options_of: dict[tuple, tuple[list, list]] = corpus.shared(("options", max_chars), dict)
     emitted = 0
     for _ in range(_max_attempts(count, params)):
         if emitted >= count:
             break
         program, tree = rng.choice(corpus.programs)
-        known = corpus.names_in(tree, tree.root) | corpus.builtins | corpus.keywords
+        known = known_of.get(program.code)
+        if known is None:
+            known = known_of[program.code] = frozenset(corpus.names_in(tree, tree.root)) | corpus.builtins \
+                | corpus.keywords
         code, swaps = program.code, []
+        current, sites = tree, sites_of.get(program.code)
         for _swap in range(rng.randint(1, max_swaps)):
-            current = read(code, corpus.grammar)
-            sites = [n for n in walk(current.root) if n.type in donor_lists and _swappable(n, current, skip)]
+            if sites is None:
+                sites = _swap_sites(current, kinds, skip)
+                if current is tree:
+                    sites_of[program.code] = sites
             if not sites:
                 break
-            site = rng.choice(sites)
-            options = [(t, names) for t, names in donor_lists[site.type] if t != current.text(site)]
-            if rng.random() < hygiene:
-                options = [(t, names) for t, names in options if names <= known] or options
+            kind, start, end, row, _node = rng.choice(sites)
+            here = current.data[start:end].decode("utf-8", "replace")
+            choices = options_of.get((program.code, kind, here))
+            if choices is None:
+                every = [(t, names) for t, names in donor_lists[kind] if t != here]
+                clean = [(t, names) for t, names in every if names <= known] or every
+                choices = options_of[(program.code, kind, here)] = (every, clean)
+            options = choices[1] if rng.random() < hygiene else choices[0]
             if not options:
                 continue
             text, _names = rng.choice(options)
-            new_code = splice(current.data, [(site.start_byte, site.end_byte, text)])
-            if replaced_cleanly(new_code, corpus.grammar, site.start_byte, text, {site.type}):
-                code = new_code
-                swaps.append({"node": site.type, "line": site.start_point[0] + 1})
+            new_code = splice(current.data, [(start, end, text)])
+            # The tree that checked the swap is the next swap's tree: one parse, not two.
+            new_tree = cleanly_replaced_tree(new_code, corpus.grammar, start, text, {kind})
+            if new_tree is not None:
+                code, current, sites = new_code, new_tree, None
+                swaps.append({"node": kind, "line": row + 1})
         if swaps and code not in seen:
             seen.add(code)
             emitted += 1
             yield _candidate(program, code, "syntax.recombine", swaps=swaps)
 
 
-def _swappable(node, tree: Tree, skip: set[str]) -> bool:
-    if not node.is_named or node.is_extra or node.has_error or node.type in skip or node.parent is None:
-        return False
-    if is_atomic(node.parent) and node.parent.child_count > 1:
-        return False  # the content of a string or comment is not a subtree of the program
-    return node.end_byte > node.start_byte
+def _donors(corpus: _Corpus, skip: set[str], max_chars: int) -> dict[str, list[tuple[str, frozenset[str]]]]:
+    """Per node type, the distinct subtree texts of the corpus (up to max_chars) with the
+    names each uses; only types with at least two."""
+    donors: dict[str, dict[str, frozenset[str]]] = {}
+    for tree in corpus.trees:
+        names = _NamesBySpan(corpus, tree)
+        for kind, start, end, _row, node in _swap_sites(tree, None, skip):
+            if end - start <= 4 * max_chars:  # a cheap bound before decoding: UTF-8 is at most 4 bytes a character
+                text = tree.data[start:end].decode("utf-8", "replace")
+                if len(text) <= max_chars:
+                    donors.setdefault(kind, {})[text] = names.within(node)
+    return {kind: list(texts.items()) for kind, texts in donors.items() if len(texts) >= 2}
+
+
+def _swap_sites(tree: Tree, kinds: frozenset[str] | None, skip: set[str]) -> list[tuple]:
+    """(type, start byte, end byte, row, node) of every subtree that may be swapped for
+    another of its type (`kinds`; any type when None), in `walk` order: named, not an extra,
+    without errors, not empty, not the root, not of a `skip` type, and not the content of
+    a string or comment (a child of an atomic node of several children). One pass that
+    judges each parent once for all its children."""
+    out = []
+    stack = _children_of(tree.root)
+    stack.reverse()
+    while stack:
+        node, blocked = stack.pop()
+        kind = node.type
+        if (kinds is None or kind in kinds) and not blocked and kind not in skip and node.is_named \
+                and not node.is_extra and not node.has_error and node.end_byte > node.start_byte:
+            out.append((kind, node.start_byte, node.end_byte, node.start_point[0], node))
+        children = _children_of(node)
+        if children:
+            children.reverse()
+            stack.extend(children)
+    return out
+
+
+class _NamesBySpan:
+    """The names (`word` nodes) of a tree by position, so the names inside a node are a
+    slice rather than a walk of its subtree (`_Corpus.names_in` once per node was quadratic
+    in the nesting depth). Exact where names are leaves (a leaf inside a node's span is
+    its descendant); a grammar whose names have children gets `names_in`."""
+
+    def __init__(self, corpus: _Corpus, tree: Tree):
+        self.corpus, self.tree = corpus, tree
+        words = [n for n in walk(tree.root) if n.type == corpus.word]
+        self.leaves = all(n.child_count == 0 for n in words)
+        self.spans = sorted((n.start_byte, n.end_byte, tree.text(n)) for n in words)
+        self.starts = [span[0] for span in self.spans]
+
+    def within(self, node) -> frozenset[str]:
+        if not self.leaves:
+            return frozenset(self.corpus.names_in(self.tree, node))
+        start, end = node.start_byte, node.end_byte
+        out = set()
+        for index in range(bisect_left(self.starts, start), len(self.spans)):
+            s, e, text = self.spans[index]
+            if s >= end:
+                break
+            if e <= end:
+                out.add(text)
+        return frozenset(out)
+
+
+def _children_of(node) -> list:
+    """The node's children, each with whether it lies inside an atomic node of several
+    children (the content of a string or comment, never swapped)."""
+    children = node.children
+    if not children:
+        return []
+    blocked = len(children) > 1 and is_atomic(node)
+    return [(child, blocked) for child in children]
 
 
 # ---------------------------------------------------------------- mutate
@@ -164,7 +282,7 @@ def mutate(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     corpus = _Corpus.build(source, params)
     if not corpus.programs or not kinds:
         return
-    shapes = _Shapes.learn(corpus)
+    shapes = corpus.shared("shapes", lambda: _Shapes.learn(corpus))
     seen = {program.code for program, _ in corpus.programs}
     emitted = 0
     for attempt in range(_max_attempts(count, params)):
@@ -198,6 +316,16 @@ class _Shapes:
     block: str | None
     max_depth: int
     unary_kinds: set[str]
+    # Where each mutation can apply in each corpus tree, found on the first candidate drawn
+    # from that tree: a job draws from the same few dozen trees hundreds of times.
+    _sites: dict = field(default_factory=dict)
+
+    def _sites_of(self, what, tree: Tree, find) -> list:
+        key = (what, id(tree))
+        found = self._sites.get(key)
+        if found is None:
+            found = self._sites[key] = find()
+        return found
 
     @classmethod
     def learn(cls, corpus: _Corpus) -> "_Shapes":
@@ -241,9 +369,10 @@ class _Shapes:
 
     def literal_edge(self, tree: Tree, rng: random.Random):
         spec = self.corpus.source.pack.tests
-        sites = [n for n in walk(tree.root) if n.is_named and (n.type in self.numbers or n.type in self.strings
-                                                               or tree.text(n) in self.booleans)
-                 and not (n.parent is not None and is_atomic(n.parent) and n.parent.child_count > 1)]
+        sites = self._sites_of("literal_edge", tree, lambda: [
+            n for n in walk(tree.root) if n.is_named and (n.type in self.numbers or n.type in self.strings
+                                                          or tree.text(n) in self.booleans)
+            and not (n.parent is not None and is_atomic(n.parent) and n.parent.child_count > 1)])
         if not sites:
             return None
         node = rng.choice(sites)
@@ -268,12 +397,17 @@ class _Shapes:
 
     def operator_swap(self, tree: Tree, rng: random.Random):
         ops = self.corpus.binary_operators
-        sites = []
-        for node in walk(tree.root):
-            if node.type in self.binary_ops and binary_parts(node, ops):
-                sites.append(("binary", node))
-            elif node.type in self.unary_ops and unary_parts(node, self.corpus.operators, self.corpus.keywords):
-                sites.append(("unary", node))
+
+        def find():
+            sites = []
+            for node in walk(tree.root):
+                if node.type in self.binary_ops and binary_parts(node, ops):
+                    sites.append(("binary", node))
+                elif node.type in self.unary_ops and unary_parts(node, self.corpus.operators, self.corpus.keywords):
+                    sites.append(("unary", node))
+            return sites
+
+        sites = self._sites_of("operator_swap", tree, find)
         if not sites:
             return None
         arity, node = rng.choice(sites)
@@ -311,12 +445,17 @@ class _Shapes:
 
     def nesting(self, tree: Tree, rng: random.Random):
         depth = rng.randint(2, max(2, self.max_depth))
-        choices = []
-        if self.parens:
-            choices += [("parens", n) for n in walk(tree.root)
-                        if n.type in self.parens.child_kinds and n.is_named and not n.is_extra]
-        if self.scope and self.block:
-            choices += [("scope", n) for n in walk(tree.root) if n.type == self.block and n.named_child_count]
+
+        def find():
+            choices = []
+            if self.parens:
+                choices += [("parens", n) for n in walk(tree.root)
+                            if n.type in self.parens.child_kinds and n.is_named and not n.is_extra]
+            if self.scope and self.block:
+                choices += [("scope", n) for n in walk(tree.root) if n.type == self.block and n.named_child_count]
+            return choices
+
+        choices = self._sites_of("nesting", tree, find)
         if not choices:
             return None
         how, node = rng.choice(choices)
@@ -345,13 +484,12 @@ class _Shapes:
         if not (declare and self.scope and self.block):
             return None
         c = self.corpus
-        blocks = [n for n in walk(tree.root) if n.type == self.block and n.named_child_count and n.parent is not None]
+        blocks = list(self._sites_of("shadowing", tree, lambda: [
+            n for n in walk(tree.root) if n.type == self.block and n.named_child_count and n.parent is not None]))
         rng.shuffle(blocks)
         for block in blocks[:8]:
-            earlier = {tree.text(n) for n in walk(tree.root) if n.type == c.word and n.end_byte <= block.start_byte}
-            used = sorted({tree.text(n) for n in walk(block) if n.type == c.word and not is_field_name(tree, n)
-                           and not is_key_position(n) and field_of(n) != "method"})
-            names = [n for n in used if n in earlier and n not in c.keywords and n not in c.builtins]
+            names = self._sites_of(("shadowing", block.id), tree,
+                                   lambda: self._shadowable(tree, block))
             if not names:
                 continue
             name = rng.choice(names)
@@ -365,6 +503,13 @@ class _Shapes:
                 return code, {"node": block.type, "name": name, "shadow_value": value, "line": block.start_point[0] + 1}
         return None
 
+    def _shadowable(self, tree: Tree, block) -> list[str]:
+        """Names a block uses that were bound before it: those a new scope can shadow."""
+        c = self.corpus
+        earlier = {tree.text(n) for n in walk(tree.root) if n.type == c.word and n.end_byte <= block.start_byte}
+        used = sorted({tree.text(n) for n in walk(block) if n.type == c.word and not is_field_name(tree, n)
+                       and not is_key_position(n) and field_of(n) != "method"})
+        return [n for n in used if n in earlier and n not in c.keywords and n not in c.builtins]
 
 def _inside_token(node) -> bool:
     parent = node.parent

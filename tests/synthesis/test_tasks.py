@@ -240,3 +240,14 @@ def test_stream_skips_chunks_an_earlier_attempt_stored():
     stream, stored = _stream(skip=2)
     stream.run(iter(range(8)))
     assert [index for index, _, _ in stored] == [2]
+
+
+def test_a_job_reads_a_changed_pack_again(lua_pack_copy):
+    from synthesis.tasks import pack_content
+
+    first = pack_content(lua_pack_copy)
+    assert pack_content(lua_pack_copy) is first  # unchanged: read once per worker
+    example = lua_pack_copy / "examples" / "closures.lua"
+    example.write_text(example.read_text() + "\nprint('edited')\n")
+    edited = pack_content(lua_pack_copy)
+    assert "print('edited')" in next(e.code for e in edited.examples if e.name == "closures.lua")

@@ -230,3 +230,72 @@ def test_index_carried_across_batches_catches_copies_despite_reused_ids(content)
     third = triage([Item("0", FIBONACCI.replace("fib", "fibo"))], {}, pack=content, near_index=index)
     assert [d.action for d in first + second + third] == ["keep", "keep", "reject", "reject"]
     assert len(index) == 2
+
+
+def _datasketch_signature(index: NearDuplicateIndex, text: str):
+    """datasketch's MinHash over shingles built the plain way (a comprehension over
+    windows), to check the index's faster shingle builder gives the same signature."""
+    import zlib
+
+    from datasketch import MinHash
+
+    from synthesis.triage import canonical_tokens
+
+    tokens = canonical_tokens(normalise(text, index.pack), index.keep)
+    k = index.shingle
+    shingles = ({" ".join(tokens).encode()} if len(tokens) <= k
+                else {" ".join(tokens[i:i + k]).encode() for i in range(len(tokens) - k + 1)})
+    minhash = MinHash(num_perm=index.num_perm, seed=1, hashfunc=zlib.crc32,
+                      permutations=index._template.permutations, scheme=index._template.scheme)
+    minhash.update_batch(shingles)
+    return minhash
+
+
+@pytest.mark.parametrize("num_perm,shingle", [(128, 5), (64, 3), (256, 1)])
+def test_signatures_are_datasketch_minhashes(content, num_perm, shingle):
+    import numpy as np
+
+    index = NearDuplicateIndex(pack=content.pack, num_perm=num_perm, shingle=shingle)
+    texts = [WORD_FREQ, RENAMED, FIBONACCI, "", "x", "a b", "naïve 日本語 text"] + [e.code for e in content.examples]
+    ours = [index.signature(t) for t in texts]
+    theirs = [_datasketch_signature(index, t) for t in texts]
+    for a, b in zip(ours, theirs):
+        assert np.array_equal(a.hashvalues, b.hashvalues)
+    for i in range(len(texts) - 1):
+        assert ours[i].jaccard(ours[i + 1]) == theirs[i].jaccard(theirs[i + 1])
+
+
+def test_decontamination_matches_a_plain_n_gram_count(content):
+    """The held-out index (token tuples, windows intersected in C, an ASCII fast path for
+    tokens) finds exactly what counting each held-out text's n-grams in the item finds."""
+    import re
+
+    from synthesis.triage import ContaminationIndex
+
+    problems = heldout_problems(read_pack(LUA_PACK))
+    index = ContaminationIndex(problems)
+
+    def tokens_of(text):
+        return [t.lower() for t in re.findall(r"\w+|[^\w\s]", text)]
+
+    def grams(tokens, n):
+        return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+    def reference(text):
+        tokens, best = tokens_of(text), None
+        for problem in problems:
+            for part in problem.texts:
+                held = tokens_of(part)
+                if not held:
+                    continue
+                own = grams(held, min(len(held), 10))
+                fraction = len(own & grams(tokens, min(len(held), 10))) / len(own)
+                if fraction >= 0.25 and (best is None or fraction > best[1]):
+                    best = (problem.id, fraction)
+        return best
+
+    texts = [t.reference for t in read_pack(LUA_PACK).tasks] + [e.code for e in content.examples]
+    texts += ["İstanbul \x1c ÇAĞ end", "", "end", WORD_FREQ]
+    found = [index.match(text) for text in texts]
+    assert found == [reference(text) for text in texts]
+    assert sum(f is not None for f in found) >= 24  # the dev/test references themselves

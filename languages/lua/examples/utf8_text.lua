@@ -1,65 +1,66 @@
 -- Working with UTF-8 text: bytes versus characters.
 
-local words = {"hello", "naïve", "Ελλάδα", "日本語", "añb€"}
+local samples = {"plain", "café", "Ωμέγα", "中文字", "ø→∞"}
 
--- # counts bytes; utf8.len counts code points. "%-10s" would pad by bytes,
--- so pad by characters ourselves to keep the columns aligned.
-for _, w in ipairs(words) do
-  local padded = w .. string.rep(" ", 10 - utf8.len(w))
-  print(string.format("%s bytes=%2d chars=%d", padded, #w, utf8.len(w)))
+-- # measures bytes, utf8.len measures code points; the difference is how many
+-- continuation bytes the multi-byte characters brought along.
+for _, s in ipairs(samples) do
+  local nchars = utf8.len(s)
+  print(("%-8s"):format("[" .. nchars .. "]"), #s - nchars, s)
 end
 
--- Iterate characters with utf8.codes (position and code point).
-local codes = {}
-for pos, cp in utf8.codes("añb€") do
-  codes[#codes + 1] = string.format("%d:U+%04X", pos, cp)
-end
-print(table.concat(codes, " "))
+-- utf8.codepoint(s, 1, -1) returns every code point at once.
+print(utf8.codepoint("ø→∞", 1, -1))
 
--- Split into characters with utf8.charpattern.
-local function chars(s)
-  local out = {}
-  for ch in s:gmatch(utf8.charpattern) do out[#out + 1] = ch end
-  return out
-end
-print(table.concat(chars("Ελλάδα"), "|"))
-
--- Reverse by characters (string.reverse would corrupt multi-byte sequences).
-local function reverse(s)
-  local cs = chars(s)
-  for i = 1, #cs // 2 do cs[i], cs[#cs - i + 1] = cs[#cs - i + 1], cs[i] end
-  return table.concat(cs)
-end
-print(reverse("日本語"), reverse("naïve"))
-
--- Substring by character positions using utf8.offset.
-local function usub(s, i, j)
-  local n = utf8.len(s)
-  j = math.min(j or n, n)
-  if i > j then return "" end
-  local from = utf8.offset(s, i)
-  local to = utf8.offset(s, j + 1) - 1
-  return s:sub(from, to)
-end
-print(usub("Ελλάδα", 2, 4), usub("añb€", 3), usub("abc", 2, 1) == "")
-
--- Truncate to a byte budget without cutting a character in half.
-local function truncate_bytes(s, max_bytes)
-  local last = 0
-  for pos, cp in utf8.codes(s) do
-    local finish = pos + #utf8.char(cp) - 1
-    if finish > max_bytes then break end
-    last = finish
+-- Count characters by how many bytes they need: a byte below 0x80 starts an ASCII
+-- character, 0xC0-0xDF a two-byte one, 0xE0-0xEF three, 0xF0-0xF7 four.
+local function width_histogram(s)
+  local widths = {0, 0, 0, 0}
+  for _, code in utf8.codes(s) do
+    local size = code < 0x80 and 1 or code < 0x800 and 2 or code < 0x10000 and 3 or 4
+    widths[size] = widths[size] + 1
   end
-  return s:sub(1, last)
+  return widths
 end
-print(truncate_bytes("日本語", 7), truncate_bytes("añb€", 4), #truncate_bytes("añb€", 4))
+print(table.concat(width_histogram("a€ß😀bñ"), ","))
 
--- Validate input: utf8.len returns nil plus the position of the first bad byte.
-for _, s in ipairs({"ok ✓", "bad \xff byte", "cut \xe6\x97"}) do
-  local n, bad = utf8.len(s)
-  print(n and ("valid, " .. n .. " chars") or ("invalid at byte " .. bad))
+-- Title-case the first letter when it is ASCII; leave other scripts alone.
+local function capitalise(s)
+  local head = utf8.codepoint(s)
+  if head >= 97 and head <= 122 then
+    return utf8.char(head - 32) .. s:sub(2)
+  end
+  return s
+end
+print(capitalise("plain"), capitalise("ωμέγα"), capitalise("über"))
+
+-- Walk the string backwards: a continuation byte matches 10xxxxxx.
+local function last_char(s)
+  local i = #s
+  while i > 1 and (s:byte(i) & 0xC0) == 0x80 do i = i - 1 end
+  return s:sub(i)
+end
+print(last_char("中文字"), last_char("café"), last_char("x"))
+
+-- Keep only the characters whose code point is in a range (here: Greek).
+local function only_greek(s)
+  local kept = {}
+  for _, code in utf8.codes(s) do
+    if code >= 0x370 and code <= 0x3FF then kept[#kept + 1] = utf8.char(code) end
+  end
+  return table.concat(kept)
+end
+print(only_greek("Ωx μ1έ-γα!"))
+
+-- A checker that never raises: utf8.len gives nil and the offending byte position.
+local function describe(s)
+  local count, where = utf8.len(s)
+  if count then return count .. " code points" end
+  return "broken at byte " .. where
+end
+for _, s in ipairs({"ascii", "π ≈ 3.14", "\xc3(", "ab\x80"}) do
+  print(describe(s))
 end
 
--- Build strings from code points.
-print(utf8.char(72, 105, 0x2764, 0x1F600), "\u{48}\u{49}")
+-- Escapes: \u{...} writes a code point in source, utf8.char at run time.
+print("\u{2603}" == utf8.char(0x2603), utf8.char(0x41, 0x3B1, 0x1F642))

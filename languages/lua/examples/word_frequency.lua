@@ -1,70 +1,66 @@
--- Word frequencies: counting with a table, then sorting for deterministic output.
+-- Word frequencies: tallying tokens in a table, then ordering the tally deterministically.
 
-local text = [[
-The quick brown fox jumps over the lazy dog. The dog sleeps;
-the fox does not! A fox, a dog, and THE end.
-]]
+local lines = {
+  "Red fish, blue fish; old fish, new fish.",
+  "One fish two fish -- red FISH blue fish!",
+  "This one has a little star, this one has a little car.",
+}
 
--- Count lower-cased words made of letters (apostrophes allowed inside words).
-local function count_words(s)
-  local counts, total = {}, 0
-  for word in s:lower():gmatch("%a[%a']*") do
-    counts[word] = (counts[word] or 0) + 1
+-- Split on whitespace, then trim punctuation from both ends of each token.
+local function tokens(line)
+  local out = {}
+  for chunk in line:gmatch("%S+") do
+    local bare = chunk:gsub("^%p+", ""):gsub("%p+$", "")
+    if bare ~= "" then out[#out + 1] = string.lower(bare) end
+  end
+  return out
+end
+
+-- A tally with a metatable default, so missing words read as zero.
+local tally = setmetatable({}, {__index = function() return 0 end})
+local seen_order, total = {}, 0
+for _, line in ipairs(lines) do
+  for _, tok in ipairs(tokens(line)) do
+    if rawget(tally, tok) == nil then seen_order[#seen_order + 1] = tok end
+    tally[tok] = tally[tok] + 1
     total = total + 1
   end
-  return counts, total
+end
+print(("tokens=%d unique=%d"):format(total, #seen_order))
+
+-- Order by descending count; ties keep the order of first appearance, which
+-- table.sort (not stable) would not, so compare first positions explicitly.
+local first = {}
+for pos, tok in ipairs(seen_order) do first[tok] = pos end
+local order = {table.unpack(seen_order)}
+table.sort(order, function(x, y)
+  local cx, cy = tally[x], tally[y]
+  if cx == cy then return first[x] < first[y] end
+  return cx > cy
+end)
+for rank = 1, 4 do
+  local tok = order[rank]
+  print(rank, tok, tally[tok], ("%.1f%%"):format(100 * tally[tok] / total))
 end
 
-local counts, total = count_words(text)
-
--- pairs() order is unspecified, so collect the keys and sort them:
--- highest count first, alphabetical among equal counts.
-local function ranked(map)
-  local keys = {}
-  for k in pairs(map) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    if map[a] ~= map[b] then return map[a] > map[b] end
-    return a < b
-  end)
-  return keys
+-- Words that occur twice or more, as one line in first-appearance order.
+local repeated = {}
+for _, tok in ipairs(seen_order) do
+  if tally[tok] >= 2 then repeated[#repeated + 1] = tok .. "x" .. tally[tok] end
 end
+print(table.concat(repeated, " "))
 
-local words = ranked(counts)
-print(string.format("%d words, %d distinct", total, #words))
-for i = 1, 5 do
-  local w = words[i]
-  print(string.format("%2d. %-6s %d %s", i, w, counts[w], string.rep("*", counts[w])))
+-- Per line: how many tokens, and the longest one (the earliest on a tie).
+for n, line in ipairs(lines) do
+  local toks, longest = tokens(line), ""
+  for _, tok in ipairs(toks) do
+    if #tok > #longest then longest = tok end
+  end
+  print(("line %d: %d tokens, longest %q"):format(n, #toks, longest))
 end
 
--- Words that appear exactly once, alphabetically.
-local singles = {}
-for _, w in ipairs(words) do
-  if counts[w] == 1 then singles[#singles + 1] = w end
-end
-table.sort(singles)
-print("once: " .. table.concat(singles, ", "))
-
--- Group words by length into a table of lists, then print lengths in order.
-local by_length = {}
-for _, w in ipairs(words) do
-  local len = #w
-  by_length[len] = by_length[len] or {}
-  table.insert(by_length[len], w)
-end
-local lengths = {}
-for len in pairs(by_length) do lengths[#lengths + 1] = len end
-table.sort(lengths)
-for _, len in ipairs(lengths) do
-  table.sort(by_length[len])
-  print(len, table.concat(by_length[len], " "))
-end
-
--- Letter histogram over a-z, in alphabetical order.
-local letters = {}
-for ch in text:lower():gmatch("%a") do letters[ch] = (letters[ch] or 0) + 1 end
-local hist = {}
-for code = string.byte("a"), string.byte("z") do
-  local ch = string.char(code)
-  if letters[ch] then hist[#hist + 1] = ch .. letters[ch] end
-end
-print(table.concat(hist, " "))
+-- Vowel share of all letters, counted with gsub's second result.
+local joined = table.concat(lines, " ")
+local _, vowels = joined:gsub("[AEIOUaeiou]", "")
+local _, letters = joined:gsub("%a", "")
+print(("vowels %d of %d letters"):format(vowels, letters))
