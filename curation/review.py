@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -76,15 +77,101 @@ def queue_items(language: Language, kind: QueueKind) -> QuerySet:
     return qs.filter(kind=kind.key) if kind.is_sample else qs
 
 
+def model_from_row(model: type, fields, values):
+    """A model instance from a raw row of `fields`' columns, converted as the ORM converts
+    them (JSON arrives as text)."""
+    values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+              for f, v in zip(fields, values)]
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+@dataclass
+class Desk:
+    """What every review request reads before it does anything, fetched in one round trip:
+    the language (None when there is no such language), whether the user is one of its
+    reviewers, the user's groups (their role), the queue's settings, the user's hold on the
+    item a request names, and whether the user holds any other open item of the queue."""
+    language: Language | None
+    member: bool
+    groups: list[tuple[int, str]]
+    config: ReviewQueue | None
+    held: Assignment | None
+    holds_other: bool
+
+
+def review_desk(user, slug: str, qk: QueueKind, *, item_id: int | None = None) -> Desk:
+    """The Desk for `user` working on queue `qk` of the language `slug` (and item `item_id`).
+
+    One statement where the session-to-item path took five (the user's groups, the
+    language, the queue's settings, the hold, the probe for other holds): at a decision
+    every few seconds per reviewer, each round trip cost more CPU than the query itself."""
+    from django.contrib.auth import get_user_model
+
+    language_fields = Language._meta.concrete_fields
+    queue_fields = ReviewQueue._meta.concrete_fields
+    members = Language._meta.get_field("members")
+    user_groups = get_user_model()._meta.get_field("groups")
+    group_table = user_groups.related_model._meta.db_table
+    held_sql = (f"LEFT JOIN curation_assignment a ON a.reviewer_id = %(user)s AND a.language_id = l.id "
+                f"AND a.queue = %(queue)s AND a.{qk.column} = %(item)s") if item_id is not None else \
+        "LEFT JOIN curation_assignment a ON false"
+    other_sql = f"AND o.{qk.column} <> %(item)s" if item_id is not None else ""
+    quote = connection.ops.quote_name
+    sql = f"""
+        SELECT {", ".join(f"l.{quote(f.column)}" for f in language_fields)},
+               {", ".join(f"q.{quote(f.column)}" for f in queue_fields)},
+               a.id, a.state, a.edit_id, a.assigned_at,
+               l.id IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM {members.m2m_db_table()} m
+                   WHERE m.{members.m2m_column_name()} = l.id AND m.{members.m2m_reverse_name()} = %(user)s),
+               l.id IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM curation_assignment o
+                   WHERE o.reviewer_id = %(user)s AND o.language_id = l.id AND o.queue = %(queue)s
+                     AND o.state = %(open)s {other_sql}),
+               ARRAY(SELECT g.id FROM {group_table} g JOIN {user_groups.m2m_db_table()} ug
+                     ON ug.{user_groups.m2m_reverse_name()} = g.id
+                     WHERE ug.{user_groups.m2m_column_name()} = %(user)s ORDER BY g.id),
+               ARRAY(SELECT g.name FROM {group_table} g JOIN {user_groups.m2m_db_table()} ug
+                     ON ug.{user_groups.m2m_reverse_name()} = g.id
+                     WHERE ug.{user_groups.m2m_column_name()} = %(user)s ORDER BY g.id)
+        FROM (SELECT 1) one
+        LEFT JOIN curation_language l ON l.slug = %(slug)s
+        LEFT JOIN curation_reviewqueue q ON q.language_id = l.id AND q.kind = %(queue)s
+        {held_sql}"""
+    params = {"user": user.pk, "slug": slug, "queue": qk.key, "item": item_id, "open": Assignment.State.OPEN}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    n_language, n_queue = len(language_fields), len(queue_fields)
+    language_row, row = row[:n_language], row[n_language:]
+    queue_row, row = row[:n_queue], row[n_queue:]
+    held_pk, state, edit_id, assigned_at, member, holds_other, group_ids, group_names = row
+    if language_row[0] is None:
+        return Desk(None, False, list(zip(group_ids, group_names)), None, None, False)
+    language = model_from_row(Language, language_fields, language_row)
+    config = model_from_row(ReviewQueue, queue_fields, queue_row) if queue_row[0] is not None else \
+        ReviewQueue(language=language, kind=qk.key)
+    held = None
+    if held_pk is not None:
+        held = Assignment(pk=held_pk, reviewer=user, language=language, queue=qk.key, state=state, edit_id=edit_id,
+                          assigned_at=assigned_at, **{qk.column: item_id})
+        held._state.adding, held._state.db = False, connection.alias
+    return Desk(language, bool(member), list(zip(group_ids, group_names)), config, held, bool(holds_other))
+
+
 # ---------------------------------------------------------------- handing out
 
-def next_item_for(reviewer, language: Language, kind: str, *, config: ReviewQueue | None = None) -> Assignment | None:
+def next_item_for(reviewer, language: Language, kind: str, *, config: ReviewQueue | None = None,
+                  holds: bool | None = None) -> Assignment | None:
     """The item this reviewer should look at now: the one they already hold in this queue
-    (a reload, an undo) or a newly claimed one; None when the queue has nothing for them."""
+    (a reload, an undo) or a newly claimed one; None when the queue has nothing for them.
+    `holds`: whether the reviewer holds any open item of the queue, when the caller knows
+    (a Desk read it); None looks."""
     qk = queue_kind(kind)
-    held = open_assignment(reviewer, language, qk)
-    if held is not None:
-        return held
+    if holds is not False:
+        held = open_assignment(reviewer, language, qk, probe=holds is None)
+        if held is not None:
+            return held
     config = config or queue_config(language, kind)
     claimed = claim(reviewer, language, qk, config)
     if claimed is None and release_stale(language, qk, config.lease_minutes):
@@ -93,30 +180,67 @@ def next_item_for(reviewer, language: Language, kind: str, *, config: ReviewQueu
         return None
     # Built from what the claim returned (on Postgres the item's row too): no second look at
     # the rows just written.
-    assignment_id, item_id, item = claimed
-    assignment = Assignment(pk=assignment_id, reviewer=reviewer, language=language, queue=qk.key,
+    assignment = Assignment(pk=claimed.assignment_id, reviewer=reviewer, language=language, queue=qk.key,
                             state=Assignment.State.OPEN, assigned_at=timezone.now())
+    assignment._state.adding, assignment._state.db = False, connection.alias
+    item = claimed.item
     if item is None:
-        item = qk.model.objects.get(pk=item_id)
+        item = qk.model.objects.get(pk=claimed.item_id)
     setattr(assignment, qk.field, item)
+    if claimed.execution is not UNKNOWN:
+        assignment.latest_execution = claimed.execution
     assignment.fresh = True  # nothing of this reviewer's on it yet (no edit, no history)
     return assignment
 
 
-def open_assignment(reviewer, language: Language, qk: QueueKind) -> Assignment | None:
+def open_assignment(reviewer, language: Language, qk: QueueKind, *, probe: bool = True) -> Assignment | None:
     """The reviewer's most recent open hold in this queue whose item still waits; holds on
-    items decided elsewhere meanwhile (bulk, adjudication) are withdrawn on the way."""
+    items decided elsewhere meanwhile (bulk, adjudication) are withdrawn on the way.
+    `probe=False`: the caller knows there is a hold; skip the cheap look for one."""
     mine = Assignment.objects.filter(reviewer=reviewer, language=language, queue=qk.key, state=Assignment.State.OPEN)
-    # Right after a decision there is usually none: find that out cheaply (plain SQL, no join).
+    if probe:
+        # Right after a decision there is usually none: find that out cheaply (plain SQL, no join).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s "
+                           "AND queue = %s AND state = %s LIMIT 1",
+                           [reviewer.pk, language.pk, qk.key, Assignment.State.OPEN])
+            if cursor.fetchone() is None:
+                return None
+    if connection.vendor != "postgresql":
+        for assignment in _with_item(mine, qk).order_by("-assigned_at")[:10]:
+            if assignment.item.status == ReviewStatus.PENDING:
+                return assignment
+            withdraw(assignment)
+        return None
+    # The holds, their items and (for samples) each item's latest run in one statement: the
+    # ORM's compiling of the two queries cost more than running them.
+    quote = connection.ops.quote_name
+    held_fields = Assignment._meta.concrete_fields
+    item_fields = qk.model._meta.concrete_fields
+    run_fields = Execution._meta.concrete_fields if qk.is_sample else ()
+    run_sql = (f", run.* FROM curation_assignment a JOIN {qk.model._meta.db_table} t ON t.id = a.{qk.column} "
+               f"LEFT JOIN LATERAL (SELECT {', '.join(f'e.{quote(f.column)}' for f in run_fields)} "
+               f"FROM curation_execution e WHERE e.sample_id = t.id ORDER BY e.created_at DESC LIMIT 1) run ON true"
+               if qk.is_sample else f" FROM curation_assignment a JOIN {qk.model._meta.db_table} t ON t.id = a.{qk.column}")
+    sql = (f"SELECT {', '.join(f'a.{quote(f.column)}' for f in held_fields)}, "
+           f"{', '.join(f't.{quote(f.column)}' for f in item_fields)}{run_sql} "
+           "WHERE a.reviewer_id = %s AND a.language_id = %s AND a.queue = %s AND a.state = %s "
+           "ORDER BY a.assigned_at DESC LIMIT 10")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s AND queue = %s "
-                       "AND state = %s LIMIT 1", [reviewer.pk, language.pk, qk.key, Assignment.State.OPEN])
-        if cursor.fetchone() is None:
-            return None
-    for assignment in _with_item(mine, qk).order_by("-assigned_at")[:10]:
-        if assignment.item.status == ReviewStatus.PENDING:
-            return assignment
-        withdraw(assignment)
+        cursor.execute(sql, [reviewer.pk, language.pk, qk.key, Assignment.State.OPEN])
+        rows = cursor.fetchall()
+    n_held, n_item = len(held_fields), len(item_fields)
+    for row in rows:
+        assignment = model_from_row(Assignment, held_fields, row[:n_held])
+        item = model_from_row(qk.model, item_fields, row[n_held:n_held + n_item])
+        setattr(assignment, qk.field, item)
+        if item.status != ReviewStatus.PENDING:
+            withdraw(assignment)
+            continue
+        if qk.is_sample:
+            run = row[n_held + n_item:]
+            assignment.latest_execution = model_from_row(Execution, run_fields, run) if run[0] is not None else None
+        return assignment
     return None
 
 
@@ -138,10 +262,14 @@ def _with_item(qs: QuerySet, qk: QueueKind) -> QuerySet:
     return qs.select_related(qk.field)
 
 
+UNKNOWN = object()  # an execution the hand-out did not read
+
+
 class Claim(NamedTuple):
     assignment_id: int
     item_id: int
     item: object | None  # the item's row as the hand-out left it, when the database returned it
+    execution: object = UNKNOWN  # a sample's latest Execution (or None), when the hand-out read it
 
 
 def claim(reviewer, language: Language, qk: QueueKind, config: ReviewQueue, *,
@@ -224,6 +352,14 @@ def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: s
     params: dict = {"language": language.pk, "kind": qk.key, "overlap": overlap, "reviewer": reviewer.pk,
                     "pending": ReviewStatus.PENDING, "item": item_id, "queue": qk.key, "now": timezone.now(),
                     "open": Assignment.State.OPEN}
+    # A sample is shown with its latest run: read in the same statement (the execution's
+    # own query and its ORM compiling cost more than the join).
+    execution_fields = Execution._meta.concrete_fields if qk.is_sample else ()
+    execution_sql = ""
+    if qk.is_sample:
+        columns = ", ".join(f"e.{connection.ops.quote_name(f.column)}" for f in execution_fields)
+        execution_sql = (f" LEFT JOIN LATERAL (SELECT {columns} FROM curation_execution e WHERE e.sample_id = bumped.id "
+                         f"ORDER BY e.created_at DESC LIMIT 1) run ON true")
     sql = f"""
         WITH picked AS ({claim_candidate_sql(qk, order, one_item=item_id is not None)}
         ), bumped AS (
@@ -234,7 +370,7 @@ def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: s
             SELECT id, %(reviewer)s, %(language)s, %(queue)s, %(open)s, '', %(now)s FROM bumped
             RETURNING id
         )
-        SELECT held.id, bumped.* FROM held, bumped"""
+        SELECT held.id, bumped.*{", run.*" if qk.is_sample else ""} FROM held, bumped{execution_sql}"""
     with connection.cursor() as cursor:
         # A hand-out is not worth a WAL flush: lost in a crash, the item is merely not held
         # and goes to the next reviewer who asks. (Decisions keep the synchronous commit.)
@@ -248,10 +384,12 @@ def _claim_skip_locked(reviewer, language, qk: QueueKind, overlap: int, order: s
         return None
     # The item's row comes back with the hand-out (one round trip less on the hottest
     # path); converted as the ORM would (JSON arrives as text).
-    values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-              for f, v in zip(fields, row[1:])]
-    item = qk.model.from_db(connection.alias, [f.attname for f in fields], values)
-    return Claim(row[0], item.pk, item)
+    item_values, run_values = row[1:1 + len(fields)], row[1 + len(fields):]
+    item = model_from_row(qk.model, fields, item_values)
+    if not qk.is_sample:
+        return Claim(row[0], item.pk, item)
+    execution = model_from_row(Execution, execution_fields, run_values) if run_values[0] is not None else None
+    return Claim(row[0], item.pk, item, execution)
 
 
 def _claim_compare_and_swap(reviewer, language, qk: QueueKind, overlap: int, order: str,
@@ -346,26 +484,46 @@ class Progress:
     can_undo: bool
 
 
+# Queues found deeper than the cap: (language, queue, overlap, cap) -> when. A deep queue
+# stays deep for a while (a thousand items take fifty reviewers about a minute), so for a
+# few seconds its "1,000+" is taken as read: counting past the cap was the costliest part
+# of drawing the next item (a thousand index entries and their heap rows, ~3 ms of the
+# database's CPU per decision). Shallow queues are counted exactly every time.
+_DEEP_QUEUES: dict[tuple, float] = {}
+DEEP_QUEUE_SECONDS = 5.0
+
+
 def queue_progress(reviewer, language: Language, qk: QueueKind, overlap: int, cap: int) -> Progress:
     """What the focus view shows beside each item — free items left (capped), the
     reviewer's decisions today, whether undo has something to take back — in one round
     trip: this runs after every decision."""
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     table = qk.model._meta.db_table
+    deep_key = (language.pk, qk.key, overlap, cap)
+    deep = time.monotonic() - _DEEP_QUEUES.get(deep_key, -DEEP_QUEUE_SECONDS) < DEEP_QUEUE_SECONDS
     kind_sql = "AND kind >= %s AND kind <= %s" if qk.is_sample else ""  # see KIND_RANGE_SQL
+    waiting_sql = "%s" if deep else (
+        f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE language_id = %s {kind_sql} AND status = %s "
+        f"AND claims < %s ORDER BY {'kind, ' if qk.is_sample else ''}id LIMIT %s) w)")
+    waiting_params = [cap + 1] if deep else [language.pk, *([qk.key, qk.key] if qk.is_sample else []),
+                                             ReviewStatus.PENDING, overlap, cap + 1]
     sql = (
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE language_id = %s {kind_sql} AND status = %s "
-        f"AND claims < %s ORDER BY {'kind, ' if qk.is_sample else ''}id LIMIT %s) w), "
+        f"SELECT {waiting_sql}, "
         "(SELECT count(*) FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s AND queue = %s "
         "AND decided_at >= %s AND state = %s), "
         "(SELECT count(*) FROM (SELECT 1 FROM curation_assignment WHERE reviewer_id = %s AND language_id = %s "
         "AND queue = %s AND decided_at IS NOT NULL AND state IN (%s, %s) LIMIT 1) u)")
-    params = [language.pk, *([qk.key, qk.key] if qk.is_sample else []), ReviewStatus.PENDING, overlap, cap + 1,
+    params = [*waiting_params,
               reviewer.pk, language.pk, qk.key, today, Assignment.State.DONE,
               reviewer.pk, language.pk, qk.key, Assignment.State.DONE, Assignment.State.SKIPPED]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         waiting, done, undo = cursor.fetchone()
+    if not deep:
+        if waiting > cap:
+            _DEEP_QUEUES[deep_key] = time.monotonic()
+        else:
+            _DEEP_QUEUES.pop(deep_key, None)
     return Progress(min(waiting, cap), waiting > cap, done, bool(undo))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django import forms
@@ -15,8 +16,10 @@ from django.db import connection
 from django.db.models import Avg, Count, Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from curation import review as rv
@@ -131,26 +134,61 @@ def _get_item_for_user(language: Language, qk: rv.QueueKind, pk: int):
     return get_object_or_404(rv.queue_items(language, qk), pk=pk)
 
 
+def _open_desk(request: HttpRequest, slug: str, kind: str, *, item_id: int | None = None) -> rv.Desk:
+    """The language, queue settings and hold a review request works on, after the checks of
+    `_get_language_for_review` (PMs 403, a language the reviewer is not a member of 404) and
+    an unknown queue (404); one query (see `rv.review_desk`)."""
+    qk = rv.QUEUE_KINDS.get(kind)
+    if qk is None:
+        _get_language_for_review(request, slug)  # refuse as for any queue of the language first
+        raise Http404("No such queue.")
+    desk = rv.review_desk(request.user, slug, qk, item_id=item_id)
+    _remember_groups(request.user, desk.groups)
+    if not can_review(request.user):
+        raise PermissionDenied("PMs see queues and dashboards but do not review.")
+    if desk.language is None or not (desk.member or has_role(request.user, ADMIN)):
+        raise Http404("No such language.")
+    return desk
+
+
+def _remember_groups(user, groups: list[tuple[int, str]]) -> None:
+    """Give `user` its groups as `prefetch_related("groups")` would: the role checks and the
+    templates' role context read them from there instead of querying each time."""
+    from django.contrib.auth.models import Group
+
+    prefetched = user.groups.all()
+    prefetched._result_cache = [Group(id=pk, name=name) for pk, name in groups]
+    prefetched._prefetch_done = True
+    cache = getattr(user, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = user._prefetched_objects_cache = {}
+    cache[user.groups.prefetch_cache_name] = prefetched
+
+
 def _get_assignment_for_user(request: HttpRequest, language: Language, qk: rv.QueueKind, pk: int,
-                             config: ReviewQueue) -> Assignment:
-    """The user's open hold on item `pk`. A hold the lease took back is claimed again when
-    the item is still free; otherwise ReviewRefused says it went to a colleague."""
-    # Ids are all an action needs (it locks and re-reads the rows itself); a hold is only
-    # ever made on an item of its own language and queue.
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, state, edit_id, assigned_at FROM curation_assignment WHERE reviewer_id = %s "
-                       f"AND language_id = %s AND queue = %s AND {qk.column} = %s",
-                       [request.user.pk, language.pk, qk.key, pk])
-        row = cursor.fetchone()
-    if row is not None:
-        held_pk, state, edit_id, assigned_at = row
-        return Assignment(pk=held_pk, reviewer=request.user, language=language, queue=qk.key, state=state,
-                          edit_id=edit_id, assigned_at=assigned_at, **{qk.column: pk})
+                             config: ReviewQueue, held: Assignment | None = None) -> Assignment:
+    """The user's hold on item `pk` (`held`, when a Desk read it already). A hold the lease
+    took back is claimed again when the item is still free; otherwise ReviewRefused says it
+    went to a colleague."""
+    if held is None:
+        # Ids are all an action needs (it locks and re-reads the rows itself); a hold is only
+        # ever made on an item of its own language and queue.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, state, edit_id, assigned_at FROM curation_assignment WHERE reviewer_id = %s "
+                           f"AND language_id = %s AND queue = %s AND {qk.column} = %s",
+                           [request.user.pk, language.pk, qk.key, pk])
+            row = cursor.fetchone()
+        if row is not None:
+            held_pk, state, edit_id, assigned_at = row
+            held = Assignment(pk=held_pk, reviewer=request.user, language=language, queue=qk.key, state=state,
+                              edit_id=edit_id, assigned_at=assigned_at, **{qk.column: pk})
+    if held is not None:
+        return held
     item = _get_item_for_user(language, qk, pk)
     claimed = rv.claim(request.user, language, qk, config, item_id=item.pk)
     if claimed is None:
         raise ReviewRefused("This item was handed to a colleague while you were away.")
-    return Assignment.objects.select_related(qk.field).get(pk=claimed[0])
+    return Assignment.objects.select_related(qk.field).get(pk=claimed.assignment_id)
 
 
 # ---------------------------------------------------------------- forms
@@ -294,7 +332,7 @@ def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, co
     progress = rv.queue_progress(request.user, language, qk, config.overlap, FOCUS_COUNT_CAP)
     context = {"language": language, "queue": qk, "config": config, "assignment": assignment,
                "notice": notice, "error": error, "form_errors": form_errors,
-               "reasons": list(enumerate(config.reject_reasons, start=1)), "undo": progress.can_undo,
+               "reasons_html": _reasons_html(tuple(config.reject_reasons)), "undo": progress.can_undo,
                "remaining": progress.waiting, "remaining_more": progress.more, "done_today": progress.done_today}
     context["undo_url"] = reverse("curation-undo-review", args=[language.slug, qk.key])
     if assignment is not None:
@@ -323,6 +361,14 @@ def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, co
     return render(request, "curation/review.html", context, status=status)
 
 
+@lru_cache(maxsize=64)
+def _reasons_html(reasons: tuple[str, ...]) -> str:
+    """The reject panel's reason list, rendered once per queue's reasons: the loop was a
+    tenth of the focus fragment's rendering, after every decision, for the same output."""
+    return mark_safe(render_to_string("curation/_reasons.html",
+                                      {"reasons": list(enumerate(reasons, start=1))}).strip())
+
+
 _GUIDELINES: dict[tuple[int, int], str] = {}
 
 
@@ -343,7 +389,9 @@ def _guidelines_html(language: Language) -> str:
 def _sample_context(sample: Sample, assignment: Assignment | None) -> dict:
     from curation.execution import program_for
 
-    execution = sample.executions.order_by("-created_at").first()
+    execution = getattr(assignment, "latest_execution", rv.UNKNOWN)
+    if execution is rv.UNKNOWN:
+        execution = sample.executions.order_by("-created_at").first()
     program = program_for(sample)
     context = {"execution": execution,
                "tests": json.dumps(program.tests, indent=1, ensure_ascii=False) if program.tests else "",
@@ -371,24 +419,25 @@ def _docqa_context(language: Language, item: DocQAItem) -> dict:
 @login_required
 def review_next(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """The focus view: one item of the queue, the one this reviewer holds or the next free one."""
-    language = _get_language_for_review(request, slug)
-    qk = _get_queue_kind(kind)
-    config = rv.queue_config(language, kind)
-    assignment = rv.next_item_for(request.user, language, kind, config=config)
-    return _render_focus(request, language, qk, config, assignment)
+    desk = _open_desk(request, slug, kind)
+    qk = rv.QUEUE_KINDS[kind]
+    assignment = rv.next_item_for(request.user, desk.language, kind, config=desk.config, holds=desk.holds_other)
+    return _render_focus(request, desk.language, qk, desk.config, assignment)
 
 
 @require_POST
 @login_required
 def review_decide(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
     """Accept, reject (with a reason) or skip the item; htmx gets the next item in reply."""
-    language = _get_language_for_review(request, slug)
-    qk = _get_queue_kind(kind)
-    config = rv.queue_config(language, kind)
+    desk = _open_desk(request, slug, kind, item_id=pk)
+    language, config, qk = desk.language, desk.config, rv.QUEUE_KINDS[kind]
     form = DecisionForm(request.POST, reasons=config.reject_reasons)
     notice = error = ""
+    # Whether the reviewer holds another item of the queue once this one is decided: the
+    # Desk looked (this item aside). Unknown after a refusal — the hold may still be open.
+    holds = None
     try:
-        assignment = _get_assignment_for_user(request, language, qk, pk, config)
+        assignment = _get_assignment_for_user(request, language, qk, pk, config, desk.held)
         if not form.is_valid():
             return _render_focus(request, language, qk, config, assignment,
                                  error=" ".join(m for msgs in form.errors.values() for m in msgs),
@@ -398,11 +447,13 @@ def review_decide(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpRe
                          rating=data.get("rating"), comment=data.get("comment") or "",
                          overlap=config.overlap)
         notice = {"accept": "Accepted", "reject": "Rejected", "skip": "Skipped"}[data["decision"]] + f" #{pk}."
+        holds = desk.holds_other
     except ReviewRefused as exc:
         error = str(exc)
     if not request.htmx:
         return redirect("curation-review-next", slug=slug, kind=kind)
-    return _render_focus(request, language, qk, config, rv.next_item_for(request.user, language, kind, config=config),
+    return _render_focus(request, language, qk, config,
+                         rv.next_item_for(request.user, language, kind, config=config, holds=holds),
                          notice=notice, error=error)
 
 
@@ -410,9 +461,8 @@ def review_decide(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpRe
 @login_required
 def review_undo(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """Take back this reviewer's last decision in the queue and show that item again."""
-    language = _get_language_for_review(request, slug)
-    qk = _get_queue_kind(kind)
-    config = rv.queue_config(language, kind)
+    desk = _open_desk(request, slug, kind)
+    language, config, qk = desk.language, desk.config, rv.QUEUE_KINDS[kind]
     target = rv.undo_target(request.user, language, kind)
     notice = error = ""
     if target is None:
@@ -433,14 +483,13 @@ def review_undo(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 @login_required
 def review_edit(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
     """Run an edited program in the sandbox and keep it as a revision (or discard the edit)."""
-    language = _get_language_for_review(request, slug)
-    qk = _get_queue_kind(kind)
+    desk = _open_desk(request, slug, kind, item_id=pk)
+    language, config, qk = desk.language, desk.config, rv.QUEUE_KINDS[kind]
     if not qk.is_sample:
         raise Http404("Only samples' programs are edited here.")
-    config = rv.queue_config(language, kind)
     notice = error = ""
     try:
-        assignment = _get_assignment_for_user(request, language, qk, pk, config)
+        assignment = _get_assignment_for_user(request, language, qk, pk, config, desk.held)
         if request.POST.get("discard"):
             do_discard_edit(assignment, by=request.user)
             notice = "Edit discarded."
@@ -459,12 +508,11 @@ def review_edit(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResp
 @login_required
 def pair_swap(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """Swap a DPO pair's chosen and rejected sides."""
-    language = _get_language_for_review(request, slug)
-    qk = _get_queue_kind(rv.PAIRS)
-    config = rv.queue_config(language, rv.PAIRS)
+    desk = _open_desk(request, slug, rv.PAIRS, item_id=pk)
+    language, config, qk = desk.language, desk.config, rv.QUEUE_KINDS[rv.PAIRS]
     notice = error = ""
     try:
-        do_swap_pair(_get_assignment_for_user(request, language, qk, pk, config), by=request.user)
+        do_swap_pair(_get_assignment_for_user(request, language, qk, pk, config, desk.held), by=request.user)
         notice = "Swapped chosen and rejected."
     except ReviewRefused as exc:
         error = str(exc)

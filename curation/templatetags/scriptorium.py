@@ -1,6 +1,8 @@
 """Rendering text from docs, generated code and program output — always escaped or sanitised."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from django import template
@@ -24,11 +26,32 @@ def markdown(text: str) -> str:
                                url_schemes={"http", "https"}))
 
 
+# Built once: a lexer and an HtmlFormatter cost more to make than a short program costs to
+# highlight (the formatter builds its whole stylesheet in __init__), and both are reusable —
+# they keep no state between calls but memos (the formatter's span per token type).
+_FORMATTER = HtmlFormatter(nowrap=False, linenos="table", cssclass="code")
+# Programs longer than this are highlighted every time rather than kept in the cache below.
+_CACHED_CODE_CHARS = 20_000
+
+
+@lru_cache(maxsize=64)
+def _lexer(language: str):
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
+@lru_cache(maxsize=256)
+def _highlighted(code: str, language: str) -> str:
+    # The same item is drawn again on a reload, an undo, a refused decision or an edit.
+    return pygments_highlight(code, _lexer(language), _FORMATTER)
+
+
 @register.filter
 def highlight(code: str, language: str = "") -> str:
     """Pygments escapes everything it emits; unknown languages fall back to plain text."""
-    try:
-        lexer = get_lexer_by_name(language) if language else TextLexer()
-    except ClassNotFound:
-        lexer = TextLexer()
-    return mark_safe(pygments_highlight(code or "", lexer, HtmlFormatter(nowrap=False, linenos="table", cssclass="code")))
+    code, language = code or "", language or ""
+    if len(code) > _CACHED_CODE_CHARS:
+        return mark_safe(pygments_highlight(code, _lexer(language), _FORMATTER))
+    return mark_safe(_highlighted(code, language))

@@ -710,3 +710,29 @@ def test_migrating_fills_the_search_column_for_rows_already_there():
         call_command("migrate", "curation", verbosity=0)
     found = Sample.objects.extra(where=[rv.FTS_MATCH], params=["lighthouse"]).values_list("pk", flat=True)
     assert list(found) == [old]
+
+
+def test_a_decision_and_the_next_item_cost_a_fixed_handful_of_queries(client_for, member, lua):
+    """The hottest request of the app: the session, the user, one read of the language,
+    role, queue settings and hold, the decision, the hand-out (with the item's latest run)
+    and the progress line — however many items, executions and reviews there are."""
+    from django.test.utils import CaptureQueriesContext
+
+    samples = make_samples(lua, 4)
+    for sample in samples:
+        Execution.objects.create(sample=sample, code_hash=f"h{sample.pk}", verdict="ok", stdout=f"out {sample.pk}")
+    client = client_for(member)
+    first = shown_item(client.get(next_url()))
+    with CaptureQueriesContext(connection) as decision:
+        response = decide(client, first, "accept", rating="3")
+    second = shown_item(response)
+    assert second not in (None, first) and f"out {second}" in response.content.decode()
+    with CaptureQueriesContext(connection) as reload:
+        response = client.get(next_url(), HTTP_HX_REQUEST="true")
+    assert shown_item(response) == second and f"out {second}" in response.content.decode()
+    # Savepoints are how the test's transaction wraps the hand-out; they are not round trips
+    # a server makes outside a test.
+    statements = [q["sql"] for q in decision.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 6, "\n".join(statements)
+    statements = [q["sql"] for q in reload.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 6, "\n".join(statements)
