@@ -738,10 +738,19 @@ def browse_page(language: Language, filters: dict, *, position: tuple | None = N
         else:
             rows = _search_page(language, qs, position=position, newer=newer, size=size)
     else:
-        rows = list(qs[: size + 1])
+        with bitmap_scans(selective_filter(filters)):
+            rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     return (rows[::-1] if newer else rows), more
+
+
+def selective_filter(filters: dict) -> bool:
+    """A filter that a few index entries answer (one reviewer's decisions): start from them
+    and sort, rather than let Postgres walk every sample newest-first testing each, which
+    it prefers under a LIMIT and which took 2.5 s at 1M rows when the reviewer's items were
+    the oldest (17 ms from the reviewer's index)."""
+    return bool(filters.get("reviewer"))
 
 
 def _search_page(language, qs, *, position, newer, size) -> list[Sample]:

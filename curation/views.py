@@ -632,7 +632,7 @@ def browse(request: HttpRequest, slug: str) -> HttpResponse:
     position = (Sample.objects.filter(language=language, pk=int(anchor)).values_list("created_at", "pk").first()
                 if anchor.isdigit() else None)
     newer = bool(position) and after.isdigit()
-    with rv.bitmap_scans(searching):
+    with rv.bitmap_scans(searching or rv.selective_filter(cleaned)):
         count, more = rv.capped_count(qs, rv.BROWSE_COUNT_CAP)
     estimate = rv.estimate_rows(qs) if more else None
     page, more_beyond = [], False
