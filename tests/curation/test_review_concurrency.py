@@ -57,15 +57,21 @@ def lua(transactional_db):
         return _store_pack(read_pack(LUA_PACK)).language
 
 
-def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_server, lua):
+def seed_queue_and_reviewers(live_server, lua, *, items: int, reviewers: int) -> dict:
+    """`items` syntax samples waiting, and `reviewers` logged-in reviewers: {user id: Session}."""
     Sample.objects.bulk_create(Sample(language=lua, kind="syntax", code=f"print({i})", generator="g",
-                                      content_hash=f"c{i}", verdict="ok") for i in range(ITEMS))
+                                      content_hash=f"c{i}", verdict="ok") for i in range(items))
     sessions = {}
-    for n in range(REVIEWERS):
+    for n in range(reviewers):
         user = do_create_user(f"r{n:02}", role=REVIEWER, password="not-used-here", languages=[lua])
         client = Client()
         client.force_login(user)
         sessions[user.pk] = Session(live_server.url, client.cookies["sessionid"].value)
+    return sessions
+
+
+def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_server, lua):
+    sessions = seed_queue_and_reviewers(live_server, lua, items=ITEMS, reviewers=REVIEWERS)
 
     shown = defaultdict(set)        # item → reviewers it was shown to
     accepted = defaultdict(list)    # reviewer → items whose accept came back confirmed

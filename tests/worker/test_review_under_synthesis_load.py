@@ -11,15 +11,12 @@ from collections import defaultdict
 import pytest
 from django.db import transaction
 from django.db.models import Count
-from django.test import Client
 
-from curation.actions import do_create_user
 from curation.jobs import enqueue
 from curation.models import Assignment, Job, Review, ReviewStatus, Sample
-from curation.roles import REVIEWER
 from synthesis import registry
 from synthesis.actions import do_start_synthesis
-from tests.curation.test_review_concurrency import ITEM, Session
+from tests.curation.test_review_concurrency import ITEM, Session, seed_queue_and_reviewers
 from tests.worker.conftest import wait_for
 from tests.worker.tasks_for_tests import PACED_GENERATOR, synthesize_paced
 
@@ -45,14 +42,7 @@ def _job(job) -> Job:
 
 
 def test_reviewers_lose_nothing_while_synthesis_chunks_are_stored(worker, live_server, lua, monkeypatch):
-    Sample.objects.bulk_create(Sample(language=lua, kind="syntax", code=f"print({i})", generator="g",
-                                      content_hash=f"c{i}", verdict="ok") for i in range(ITEMS))
-    sessions = {}
-    for n in range(REVIEWERS):
-        user = do_create_user(f"r{n:02}", role=REVIEWER, password="not-used-here", languages=[lua])
-        client = Client()
-        client.force_login(user)
-        sessions[user.pk] = Session(live_server.url, client.cookies["sessionid"].value)
+    sessions = seed_queue_and_reviewers(live_server, lua, items=ITEMS, reviewers=REVIEWERS)
 
     monkeypatch.setitem(registry.GENERATORS, PACED_GENERATOR, "tests.worker.tasks_for_tests:paced_programs")
     # Semantic samples: they land beside the reviewers' syntax queue, in the same tables.
