@@ -280,3 +280,79 @@ def test_invalid_self_test_stops_evaluation_before_generation(humaneval, pack):
     result = evaluate(backend, pack, humaneval[:3], test_libraries={})
     assert not result.valid and result.judgements == [] and backend.calls == []
     assert "luaunit" in result.invalid_reason or "test library" in result.invalid_reason
+
+
+class _BatchingBackend(_ScriptedBackend):
+    """A scripted backend that batches `max_batch` sequences per call, as LocalBackend does."""
+
+    def __init__(self, answers, *, max_batch: int, before_call=None):
+        super().__init__(answers)
+        self.max_batch, self.before_call = max_batch, before_call
+
+    def generate(self, prompts, *, n=1, temperature=0.2, max_new_tokens=256, stop=None, seed=None):
+        if self.before_call is not None:
+            self.before_call(len(self.calls))
+        outputs = super().generate(prompts, n=n, temperature=temperature, max_new_tokens=max_new_tokens, stop=stop,
+                                   seed=seed)
+        self.calls[-1].update(seed=seed, prompt_list=list(prompts))
+        return outputs
+
+
+def _answers_for(problems, n):
+    return {p.prompt: [SOLUTIONS.get(p.metadata["name"], "  return nil\nend\n")] * n for p in problems}
+
+
+def test_evaluate_fills_the_backends_batch_and_keeps_problem_order(humaneval, pack):
+    problems = [_named(humaneval, name) for name in SOLUTIONS]
+    backend = _BatchingBackend(_answers_for(problems, 2), max_batch=4)
+    result = evaluate(backend, pack, problems, n=2)
+    # 4 sequences per call = 2 prompts of 2 samples; shorter prompts first.
+    assert [call["prompts"] for call in backend.calls] == [2, 2, 2]
+    sent = [prompt for call in backend.calls for prompt in call["prompt_list"]]
+    assert [len(prompt) for prompt in sent] == sorted(len(p.prompt) for p in problems)
+    assert [(j.problem_id, j.sample) for j in result.judgements] == [(p.id, s) for p in problems for s in (0, 1)]
+    assert all(j.passed for j in result.judgements)
+    assert result.generation_seconds >= 0 and result.judging_seconds > 0
+
+
+def test_each_generate_call_draws_its_own_random_numbers(humaneval, pack):
+    problems = [_named(humaneval, name) for name in SOLUTIONS]
+    backend = _BatchingBackend(_answers_for(problems, 1), max_batch=2)
+    evaluate(backend, pack, problems, n=1, seed=0)
+    first = [call["seed"] for call in backend.calls]
+    backend.calls.clear()
+    evaluate(backend, pack, problems, n=1, seed=1)
+    second = [call["seed"] for call in backend.calls]
+    assert len(set(first)) == len(first) == 3 and not set(first) & set(second)
+    backend.calls.clear()
+    evaluate(backend, pack, problems, n=1, seed=None)
+    assert {call["seed"] for call in backend.calls} == {None}
+
+
+def test_samples_are_judged_while_the_next_batch_generates(humaneval, pack, monkeypatch):
+    """The sandbox judges one call's samples while the backend makes the next call's."""
+    import threading
+
+    from evaluation import harness
+
+    problems = [_named(humaneval, name) for name in SOLUTIONS][:4]
+    first_judged = threading.Event()
+    judge = harness.judge
+
+    def judging(*args, **kwargs):
+        judgements = judge(*args, **kwargs)
+        first_judged.set()
+        return judgements
+
+    overlapped: list[bool] = []
+
+    def before_call(index):
+        if index == 1:
+            # Still inside the generation phase: the first batch's verdicts arrive meanwhile.
+            overlapped.append(first_judged.wait(timeout=30))
+
+    report = self_test(pack, problems)  # before the patch: only the samples' judging may set the event
+    monkeypatch.setattr(harness, "judge", judging)
+    backend = _BatchingBackend(_answers_for(problems, 1), max_batch=2, before_call=before_call)
+    result = evaluate(backend, pack, problems, n=1, self_test_report=report)
+    assert overlapped == [True] and len(result.judgements) == 4

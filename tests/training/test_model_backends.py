@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from tests.training.lua_samples import sft_rows
@@ -31,21 +33,149 @@ def test_batched_generation_returns_n_per_prompt(local):
             assert completion.finish_reason in ("stop", "length")
 
 
-def test_prompts_and_samples_share_forward_passes(local, monkeypatch):
+def test_prompts_and_samples_share_forward_passes(tiny_base, monkeypatch):
+    library = LocalBackend(tiny_base, threads=1, decoder="library")
     calls: list[int] = []
-    generate = local.model.generate
+    generate = library.model.generate
 
     def counting(*args, **kwargs):
         calls.append(kwargs["input_ids"].shape[0] * kwargs["num_return_sequences"])
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(local.model, "generate", counting)
-    local.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=4, seed=0)
+    monkeypatch.setattr(library.model, "generate", counting)
+    library.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=4, seed=0)
     assert calls == [12]
-    monkeypatch.setattr(local, "max_batch", 8)
+    monkeypatch.setattr(library, "max_batch", 8)
     calls.clear()
-    local.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=4, seed=0)
+    library.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=4, seed=0)
     assert calls == [8, 4]
+
+
+def _record_forward_passes(model, monkeypatch) -> list[tuple[int, int]]:
+    """(rows, tokens) of every forward pass through the model's own forward."""
+    import functools
+
+    shapes: list[tuple[int, int]] = []
+    forward = model.forward
+
+    @functools.wraps(forward)
+    def recording(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        shapes.append(tuple(ids.shape))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", recording)
+    return shapes
+
+
+def test_each_prompt_is_read_once_for_all_its_samples(local, monkeypatch):
+    shapes = _record_forward_passes(local.model, monkeypatch)
+    results = local.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=6, seed=0)
+    assert [len(samples) for samples in results] == [4, 4, 4]
+    # One pass over the 3 prompts, not 12 copies of them; the decoding steps share it.
+    assert [rows for rows, _ in shapes] == [3]
+    monkeypatch.setattr(local, "max_batch", 8)
+    shapes.clear()
+    local.generate(PROMPTS, n=4, temperature=0.8, max_new_tokens=6, seed=0)
+    assert [rows for rows, _ in shapes] == [2, 1]
+
+
+def test_shared_prefix_sampler_decodes_like_the_library(tiny_base):
+    library = LocalBackend(tiny_base, threads=1, decoder="library")
+    shared = LocalBackend(tiny_base, threads=1)
+    prompts = [*PROMPTS, "local t = {}\nfor k, v in pairs(t) do\n  print(k, v)\nend\n"]
+    assert shared._shared_prefix_sampler() is not None
+    expected = library.generate(prompts, temperature=0, max_new_tokens=16)
+    got = shared.generate(prompts, temperature=0, max_new_tokens=16)
+    assert [s[0].text for s in got] == [s[0].text for s in expected]
+    assert [s[0].tokens for s in got] == [s[0].tokens for s in expected]
+
+
+def test_shared_prefix_step_gives_the_librarys_logits(local):
+    """The next-token distribution of a decoding step is the one the full forward pass gives."""
+    import torch
+
+    sampler = local._shared_prefix_sampler()
+    steps: list = []
+    step = sampler._step
+
+    def keeping(*args, **kwargs):
+        steps.append(step(*args, **kwargs))
+        return steps[-1]
+
+    sampler._step = keeping
+    try:
+        local.tokenizer.padding_side = "left"
+        encoded = local._encode(PROMPTS, 8, add_special_tokens=True)
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(3)
+            rows = sampler.sample(encoded, 2, temperature=1.0, top_p=1.0, max_new_tokens=4, stop=None)
+    finally:
+        del sampler._step
+    full_length = [row for row, ids in enumerate(rows) if len(ids) == 4]  # not ended by end-of-sequence
+    assert len(full_length) >= 4
+    for row in full_length:
+        ids = rows[row]
+        prompt = encoded["input_ids"][row // 2][encoded["attention_mask"][row // 2].bool()].tolist()
+        with torch.inference_mode():
+            full = local.model(torch.tensor([prompt + ids[:3]])).logits[0, -3:]
+        for position in range(3):
+            assert torch.allclose(steps[position][row], full[position], atol=1e-4)
+
+
+def _rows(backend, prompts, *, n, stop, max_new_tokens, seed, temperature=1.0):
+    import torch
+
+    sampler = backend._shared_prefix_sampler()
+    backend.tokenizer.padding_side = "left"
+    encoded = backend._encode(prompts, max_new_tokens, add_special_tokens=True)
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        return sampler.sample(encoded, n, temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens,
+                              stop=stop)
+
+
+def test_a_sample_stops_at_the_token_that_completes_a_stop_string(local):
+    decode = local.tokenizer.decode
+    rows = _rows(local, PROMPTS, n=4, stop=["\n", " end"], max_new_tokens=40, seed=2)
+    stopped = 0
+    for ids in rows:
+        if len(ids) == 40 or ids[-1] == local.tokenizer.eos_token_id:
+            continue
+        stopped += 1
+        assert cut_at_stop(decode(ids, skip_special_tokens=True), ["\n", " end"])[1]
+        assert not cut_at_stop(decode(ids[:-1], skip_special_tokens=True), ["\n", " end"])[1]
+    assert stopped >= len(rows) // 2
+
+
+def test_a_batch_ends_as_soon_as_every_sample_has_stopped(local):
+    sampler = local._shared_prefix_sampler()
+    batch_rows: list[int] = []
+    step = sampler._step
+
+    def counting(tokens, *args, **kwargs):
+        batch_rows.append(tokens.shape[0])
+        return step(tokens, *args, **kwargs)
+
+    sampler._step = counting
+    try:
+        # A space starts most tokens of this vocabulary, so every sample meets one quickly.
+        rows = _rows(local, PROMPTS, n=4, stop=[" "], max_new_tokens=200, seed=1)
+    finally:
+        del sampler._step
+    longest = max(len(ids) for ids in rows)
+    assert longest < 200
+    assert len(batch_rows) == longest - 1  # no step after the last sample stopped
+    # A prompt whose samples have all stopped leaves the batch.
+    assert batch_rows == sorted(batch_rows, reverse=True) and set(batch_rows) <= {12, 8, 4}
+
+
+def test_sampling_keeps_its_temperature(local):
+    """Temperature sampling draws from softmax(logits / T): a low temperature concentrates
+    the samples, a high one spreads them."""
+    cold = _rows(local, PROMPTS[:1], n=64, stop=None, max_new_tokens=1, seed=5, temperature=0.05)
+    hot = _rows(local, PROMPTS[:1], n=64, stop=None, max_new_tokens=1, seed=5, temperature=5.0)
+    assert len({ids[0] for ids in cold}) < len({ids[0] for ids in hot})
 
 
 def test_left_padded_batch_matches_single_prompts(local):
@@ -195,13 +325,14 @@ def test_http_backend_without_prompt_logprobs_cannot_score(server):
 def test_chat_mode_sends_prompts_through_the_chat_template(tiny_base, monkeypatch):
     backend = LocalBackend(tiny_base, chat=True)
     seen: list[list[int]] = []
-    generate = backend.model.generate
+    forward = backend.model.forward
 
+    @functools.wraps(forward)
     def recording(*args, **kwargs):
         seen.extend(kwargs["input_ids"].tolist())
-        return generate(*args, **kwargs)
+        return forward(*args, **kwargs)
 
-    monkeypatch.setattr(backend.model, "generate", recording)
+    monkeypatch.setattr(backend.model, "forward", recording)
     backend.generate(["Add two numbers."], temperature=0, max_new_tokens=2)
     assert backend.tokenizer.decode(seen[0]) == "<s><|user|>\nAdd two numbers.</s>\n<|assistant|>\n"
 
