@@ -57,6 +57,7 @@ def test_demo_on_the_embedded_default_runs_in_process_on_sqlite(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "ready: sqlite3" in result.stdout
     assert "jobs run in-process" in result.stdout
+    assert re.search(r"^  [1-9]\d* samples waiting for review", result.stdout, re.M), result.stdout[-2000:]
     assert TABLE_ROW.search(result.stdout), result.stdout[-2000:]
     with sqlite3.connect(tmp_path / "scriptorium.sqlite3") as db:
         statuses = _job_statuses(db.execute("SELECT status FROM curation_job"))
@@ -77,6 +78,7 @@ def test_demo_on_the_services_sends_every_job_to_a_celery_worker(tmp_path, demo_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + worker_log[-3000:]
     assert "ready: postgresql" in result.stdout
     assert "jobs go to 1 Celery worker(s)" in result.stdout
+    assert re.search(r"^  [1-9]\d* samples waiting for review", result.stdout, re.M), result.stdout[-2000:]
     assert TABLE_ROW.search(result.stdout), result.stdout[-2000:]
     with psycopg.connect(demo_database) as conn:
         statuses = _job_statuses(conn.execute("SELECT status FROM curation_job"))

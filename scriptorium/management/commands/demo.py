@@ -30,6 +30,8 @@ SYNTHESIS = [
     ("semantic.properties", 48), ("augment.rename", 400), ("augment.reformat", 300), ("augment.reorder", 100),
     ("augment.for_while", 150), ("docqa.sections", 400), ("dpo.mutants", 300),
 ]
+# Left for people to review once the demo is done (a different seed: new items).
+REVIEW_QUEUE_FILL = [("syntax.recombine", 60), ("negatives.mutate", 40), ("dpo.mutants", 60), ("docqa.sections", 40)]
 CPT = {"max_steps": 400, "batch_size": 8, "max_length": 256, "learning_rate": 1e-3, "adapter": "full",
        "logging_steps": 5, "save_steps": 50}
 SFT = {"max_steps": 800, "batch_size": 8, "max_length": 256, "learning_rate": 5e-4, "adapter": "full",
@@ -123,8 +125,24 @@ class Command(BaseCommand):
         self.say(f"CPT loss {cpt.metrics.get('train_loss', 0):.3f}, SFT loss {trained.metrics.get('train_loss', 0):.3f}")
 
         after = self.evaluate(trained, suites)
+        self.fill_review_queues(lua, scale)
         self.table(before, after)
         self.say(f"demo logins: admin / pm / reviewer, password {DEMO_PASSWORD!r}")
+
+    def fill_review_queues(self, lua, scale: float) -> None:
+        """A fresh seed's worth of each kind, left waiting: the demo logins find the focus
+        view, DPO pairs and doc-QA items to review rather than empty queues."""
+        from curation.models import ReviewStatus, Sample
+        from synthesis.actions import do_start_synthesis
+        from synthesis.tasks import synthesize
+
+        self.step("fill the review queues for the demo logins")
+        jobs = [do_start_synthesis(lua, name, count=max(10, int(count * scale)), seed=1, send=self.queued)
+                for name, count in REVIEW_QUEUE_FILL]
+        for job in jobs:
+            self.run(job.pk, synthesize, desc=f"{job.params.get('generator', job.kind):22}")
+        waiting = Sample.objects.filter(language=lua, status=ReviewStatus.PENDING).count()
+        self.say(f"{waiting} samples waiting for review (log in as 'reviewer')")
 
     def check_workers(self) -> str:
         if not self.queued:
