@@ -64,8 +64,6 @@ class Command(BaseCommand):
         self.job_timeout = job_timeout
         from curation.actions import do_accept_by_rule, do_create_user, do_freeze_dataset, do_onboard_language
         from curation.roles import ADMIN, PM, REVIEWER
-        from synthesis.actions import do_start_synthesis
-        from synthesis.tasks import synthesize
         from training.actions import do_build_tiny_base, do_start_training
         from training.tasks import train
 
@@ -83,12 +81,7 @@ class Command(BaseCommand):
 
         self.step("synthesize, run in the sandbox, triage")
         # Sent all at once, so the workers take them in parallel; followed in order.
-        jobs = [(name, do_start_synthesis(lua, name, count=max(1, int(count * scale)), seed=0, send=self.queued))
-                for name, count in SYNTHESIS]
-        for name, job in jobs:
-            job = self.run(job.pk, synthesize, desc=f"{name:22}")
-            if job.status != "succeeded":
-                self.say(f"{name}: {job.status} {job.error}")
+        self.synthesize(lua, SYNTHESIS, scale=scale, seed=0)
         from curation.models import DocQAItem, PreferencePair, Sample
 
         self.say(f"stored: {Sample.objects.filter(language=lua).count()} samples, "
@@ -133,16 +126,24 @@ class Command(BaseCommand):
         """A fresh seed's worth of each kind, left waiting: the demo logins find the focus
         view, DPO pairs and doc-QA items to review rather than empty queues."""
         from curation.models import ReviewStatus, Sample
+
+        self.step("fill the review queues for the demo logins")
+        self.synthesize(lua, REVIEW_QUEUE_FILL, scale=scale, seed=1, minimum=10)
+        waiting = Sample.objects.filter(language=lua, status=ReviewStatus.PENDING).count()
+        self.say(f"{waiting} samples waiting for review (log in as 'reviewer')")
+
+    def synthesize(self, lua, plan, *, scale: float, seed: int, minimum: int = 1) -> None:
+        """Start every (generator, count) of `plan` at once — with workers they run in
+        parallel — then follow them in order."""
         from synthesis.actions import do_start_synthesis
         from synthesis.tasks import synthesize
 
-        self.step("fill the review queues for the demo logins")
-        jobs = [do_start_synthesis(lua, name, count=max(10, int(count * scale)), seed=1, send=self.queued)
-                for name, count in REVIEW_QUEUE_FILL]
-        for job in jobs:
-            self.run(job.pk, synthesize, desc=f"{job.params.get('generator', job.kind):22}")
-        waiting = Sample.objects.filter(language=lua, status=ReviewStatus.PENDING).count()
-        self.say(f"{waiting} samples waiting for review (log in as 'reviewer')")
+        jobs = [(name, do_start_synthesis(lua, name, count=max(minimum, int(count * scale)), seed=seed,
+                                          send=self.queued)) for name, count in plan]
+        for name, job in jobs:
+            job = self.run(job.pk, synthesize, desc=f"{name:22}")
+            if job.status != "succeeded":
+                self.say(f"{name}: {job.status} {job.error}")
 
     def check_workers(self) -> str:
         if not self.queued:
