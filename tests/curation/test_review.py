@@ -483,7 +483,25 @@ def test_search_matches_prompt_and_code_through_the_gin_index(client_for, member
         sql, params = qs.query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "sample_fts" in plan  # the query's expression is the index's
+    assert "samplesearch_fts" in plan
+
+
+def test_search_follows_a_changed_program_but_a_decision_leaves_its_words_alone(client_for, member, lua):
+    sample, = make_samples(lua, 1, code="local function fibonacci(n) return n end")
+    client = client_for(member)
+
+    def words_version():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT xmin::text FROM curation_samplesearch WHERE sample_id = %s", [sample.pk])
+            return cursor.fetchone()[0]
+
+    before = words_version()
+    Sample.objects.filter(pk=sample.pk).update(status="accepted")
+    assert words_version() == before  # the trigger left the side table alone
+    sample.code = "local function lucas(n) return n end"
+    sample.save(update_fields=["code"])
+    assert listed(browse(client, q="lucas")) == {sample.pk}
+    assert listed(browse(client, q="fibonacci")) == set()
 
 
 def test_browse_count_is_capped_and_pages_go_by_id(client_for, member, lua, monkeypatch):
