@@ -30,3 +30,20 @@ def _picture(match: re.Match) -> str:
 @register.filter
 def visible(text) -> str:
     return CONTROL.sub(_picture, "" if text is None else str(text))
+
+
+@register.simple_tag
+def options(field, values=None, blank: str = ""):
+    """The <option>s of a select, the current value selected, built in one pass: Django's
+    widget templates render every option as a template of its own (about 165 on a browse
+    page with fifty reviewers: half of the page's rendering). `field` is a bound form
+    field; its choices, or `values` (each its own label) after a `blank` "any" option."""
+    from django.utils.html import format_html_join
+    from django.utils.safestring import mark_safe
+
+    current = field.value()
+    current = "" if current is None else str(current)
+    choices = field.field.choices if values is None else [("", blank), *((v, v) for v in values)]
+    return format_html_join("", "<option value=\"{}\"{}>{}</option>",
+                            ((value, mark_safe(" selected") if str(value) == current else "", label)
+                             for value, label in choices))
