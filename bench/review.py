@@ -428,8 +428,10 @@ def run_reviewers(lua, n: int, seconds: float) -> dict:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
-    server.request_queue_size = 128
+    class Server(ThreadedWSGIServer):
+        request_queue_size = 128  # listen()'s backlog, set when the server is made: fifty connect at once
+
+    server = Server(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
     server.set_app(WSGIHandler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

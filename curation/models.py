@@ -198,7 +198,26 @@ class Execution(models.Model):
         return f"{self.verdict} ({self.duration:.2f}s)"
 
 
-class Sample(models.Model):
+class Generated(models.Model):
+    """What every generated item carries — sample, DPO pair, doc-QA item: its provenance,
+    its exact-duplicate key (unique per language) and its place in review."""
+
+    metadata = models.JSONField(default=dict, blank=True)
+    generator = models.CharField(max_length=60)
+    seed = models.BigIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    licence = models.CharField(max_length=60, blank=True)
+    content_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
+    claims = models.PositiveSmallIntegerField(default=0, db_default=0,
+                                              help_text="Reviewers holding or having decided it (see Assignment)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class Sample(Generated):
     class Kind(models.TextChoices):
         SYNTAX = "syntax"
         NEGATIVE = "negative"
@@ -217,27 +236,18 @@ class Sample(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     prompt = models.TextField(blank=True)
     code = models.TextField()
-    metadata = models.JSONField(default=dict, blank=True)
     task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples",
                              db_index=False)
     # Provenance.
-    generator = models.CharField(max_length=60)
-    seed = models.BigIntegerField(null=True, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                db_index=False)
-    model = models.CharField(max_length=200, blank=True)
-    licence = models.CharField(max_length=60, blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples",
                             db_index=False)
     content_hash = models.CharField(max_length=64, help_text="Digest of the normalised prompt and code")
     # The latest execution's verdict, kept here so the queue filters without a join.
     verdict = models.CharField(max_length=16, choices=Execution.Verdict.choices, blank=True)
-    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
     triage_reason = models.CharField(max_length=200, blank=True)
     quality = models.FloatField(null=True, blank=True, help_text="Perplexity or model uncertainty, for ordering")
-    claims = models.PositiveSmallIntegerField(default=0, db_default=0,
-                                              help_text="Reviewers holding or having decided it (see Assignment)")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["language", "content_hash"], name="sample_unique_content")]
@@ -296,7 +306,7 @@ class SampleSearch(models.Model):
         indexes = [models.Index(fields=["created_at", "sample"], name="samplesearch_created")]
 
 
-class PreferencePair(models.Model):
+class PreferencePair(Generated):
     language = models.ForeignKey(Language, on_delete=models.CASCADE, related_name="pairs")
     prompt = models.TextField()
     chosen = models.TextField()
@@ -304,17 +314,7 @@ class PreferencePair(models.Model):
     chosen_execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rejected_execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
-    metadata = models.JSONField(default=dict, blank=True)
-    generator = models.CharField(max_length=60)
-    seed = models.BigIntegerField(null=True, blank=True)
-    model = models.CharField(max_length=200, blank=True)
-    licence = models.CharField(max_length=60, blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
-    content_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
-    claims = models.PositiveSmallIntegerField(default=0, db_default=0,
-                                              help_text="Reviewers holding or having decided it (see Assignment)")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["language", "content_hash"], name="pair_unique_content")]
@@ -324,24 +324,14 @@ class PreferencePair(models.Model):
         return f"pair #{self.pk}"
 
 
-class DocQAItem(models.Model):
+class DocQAItem(Generated):
     language = models.ForeignKey(Language, on_delete=models.CASCADE, related_name="docqa_items")
     question = models.TextField()
     answer = models.TextField()
     cited_anchors = models.JSONField(default=list, help_text='Like ["§3.2"]')
     example_code = models.TextField(blank=True)
     example_execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    metadata = models.JSONField(default=dict, blank=True)
-    generator = models.CharField(max_length=60)
-    seed = models.BigIntegerField(null=True, blank=True)
-    model = models.CharField(max_length=200, blank=True)
-    licence = models.CharField(max_length=60, blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="docqa_items")
-    content_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
-    claims = models.PositiveSmallIntegerField(default=0, db_default=0,
-                                              help_text="Reviewers holding or having decided it (see Assignment)")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["language", "content_hash"], name="docqa_unique_content")]

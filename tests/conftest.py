@@ -8,6 +8,19 @@ import pytest
 from curation.roles import ADMIN, PM, REVIEWER
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_backlog():
+    """A live server that takes a burst of connections as a real one does. Django's test
+    server listens with a backlog of 10; fifty reviewers released by one barrier overflowed
+    it and the kernel reset a connection now and then (ConnectionResetError, a flaky test),
+    where gunicorn's backlog is 2048. Set before any live server starts (listen() happens
+    when the server is made)."""
+    from django.core.servers.basehttp import WSGIServer
+
+    WSGIServer.request_queue_size = 128
+    yield
 LUA_PACK = REPO / "languages" / "lua"
 PASSWORD = "correct-horse-battery"
 
