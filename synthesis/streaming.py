@@ -14,8 +14,14 @@ sandbox would cost as much as the sandbox itself. Here three things happen at on
 The guarantees of a plain loop hold: chunk k is stored only after chunks 0..k-1; a chunk
 the generator did not finish is never stored; once storing (or triaging) a chunk has
 failed, nothing later is stored. Only the caller's thread touches the database (`check`,
-`triage`, `store`), so a test's transaction sees every write. The stage functions are
-passed in: this module knows nothing of Django.
+`triage`, `write`, `store`), so a test's transaction sees every write. The stage functions
+are passed in: this module knows nothing of Django.
+
+With `write`, each batch is written as soon as it is triaged, inside a transaction the
+caller opens at the chunk's first batch and commits in `store`: when a job's last batch
+comes back from the sandbox, only that batch is left to write, not the whole chunk (the
+sandbox is idle from then until the job ends). A chunk that fails or that the generator
+did not finish is then the caller's to roll back when `run` raises.
 """
 from __future__ import annotations
 
@@ -41,12 +47,15 @@ class ChunkStream:
     triage(items) -> (kept, counts) and store(index, report, triage_counts, made) run in
     the caller's thread, in order. `skip` chunks (already stored by an earlier attempt) are
     generated again (generators are deterministic) but not run; `check()` is called before
-    each chunk is triaged and may raise to stop (a cancelled job)."""
+    each chunk is triaged and may raise to stop (a cancelled job). write(index, report,
+    triage_counts), if given, is called with each triaged batch of chunk `index`, in order,
+    before the chunk's store."""
 
     def __init__(self, validate: Callable[[list], ChunkReport], triage: Callable[[list], tuple[list, dict]],
                  store: Callable[[int, ChunkReport, dict, int], None], *, chunk_size: int, batch_size: int,
-                 skip: int = 0, check: Callable[[], None] = lambda: None, workers: int = 2):
-        self.validate, self.triage, self.store, self.check = validate, triage, store, check
+                 skip: int = 0, check: Callable[[], None] = lambda: None, workers: int = 2,
+                 write: Callable[[int, ChunkReport, dict], None] | None = None):
+        self.validate, self.triage, self.store, self.check, self.write = validate, triage, store, check, write
         self.chunk_size = max(1, chunk_size)
         self.batch_size = max(1, min(batch_size, self.chunk_size))
         self.skip = skip
@@ -118,6 +127,8 @@ class ChunkStream:
                 report = batch.result()
                 kept, counts = self.triage(report.items)
                 report.items = kept
+                if self.write is not None:
+                    self.write(batch_index, report, counts)
                 triaged.append((report, counts))
             elif kind == "chunk":
                 chunk_index, made = rest

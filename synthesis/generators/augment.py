@@ -349,10 +349,16 @@ def _signature(tree: Tree) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class _Layout:
-    """What respacing needs to know of an original program, whatever the style."""
-    toks: list
-    binary_ops: frozenset[int]  # ids of the operator tokens of binary operations
-    statement_starts: frozenset[int]
+    """What respacing needs to know of an original program, whatever the style: per token
+    its text, the gap before it and its flags, read off the tree once per program (reading
+    tree-sitter nodes was most of the cost of a variant)."""
+    head: str  # what precedes the first token
+    texts: list[str]
+    gaps: list[str]  # gaps[i]: the text between token i - 1 and token i ("" for the first)
+    binary: list[bool]  # the operator token of a binary operation
+    starts_statement: list[bool]
+    extra: list[bool]  # a comment or other extra
+    tail: str
     unit: int  # the indentation step the program uses
     tree_text: str  # str(root): the tree a variant must keep
     signature: list[tuple[str, str]]  # _signature(tree): the tokens a variant must keep
@@ -365,35 +371,41 @@ class _Layout:
         statement_starts = frozenset(c.start_byte for c in tree.root.named_children if not c.is_extra)
         widths = [len(_indent_of(tree.data[:t.start_byte])) for t in toks if _starts_line(tree.data, t.start_byte)]
         unit = min((w for w in widths if w > 0), default=2)
-        return cls(toks, binary_ops, statement_starts, unit, str(tree.root), _signature(tree))
+        data = tree.data
+        gaps = [""] + [data[a.end_byte:b.start_byte].decode("utf-8") for a, b in zip(toks, toks[1:])]
+        return cls(data[:toks[0].start_byte].decode("utf-8") if toks else "", [tree.text(t) for t in toks], gaps,
+                   [t.id in binary_ops for t in toks], [t.start_byte in statement_starts for t in toks],
+                   [t.is_extra for t in toks], data[toks[-1].end_byte:].decode("utf-8") if toks else "",
+                   unit, str(tree.root), _signature(tree))
 
 
 def _respaced(tree: Tree, style: dict, layout: _Layout) -> str:
-    toks, binary_ops, statement_starts, unit = layout.toks, layout.binary_ops, layout.statement_starts, layout.unit
-    if not toks:
+    texts, gaps, binary = layout.texts, layout.gaps, layout.binary
+    if not texts:
         return tree.code
-    out = [tree.data[:toks[0].start_byte].decode("utf-8"), tree.text(toks[0])]
-    for previous, current in zip(toks, toks[1:]):
-        gap = tree.data[previous.end_byte:current.start_byte].decode("utf-8")
+    operators = style["operators"]
+    out = [layout.head, texts[0]]
+    for i in range(1, len(texts)):
+        gap = gaps[i]
         if "\n" in gap:
-            out.append(_line_break(gap, previous, current, style, unit, statement_starts))
-        elif style["operators"] != "keep" and (previous.id in binary_ops or current.id in binary_ops):
-            operator = previous if previous.id in binary_ops else current
-            tight = style["operators"] == "tight" and not tree.text(operator)[:1].isalpha() \
-                and not _glues(tree.text(previous)[-1:], tree.text(current)[:1])
+            out.append(_line_break(gap, layout.extra[i - 1], layout.starts_statement[i], style, layout.unit))
+        elif operators != "keep" and (binary[i - 1] or binary[i]):
+            previous, current = texts[i - 1], texts[i]
+            operator = previous if binary[i - 1] else current
+            tight = operators == "tight" and not operator[:1].isalpha() and not _glues(previous[-1:], current[:1])
             out.append("" if tight else " ")
         else:
             out.append(gap)
-        out.append(tree.text(current))
-    tail = tree.data[toks[-1].end_byte:].decode("utf-8")
+        out.append(texts[i])
+    tail = layout.tail
     return "".join(out) + ("\n" if "\n" in tail else tail)
 
 
-def _line_break(gap: str, previous, current, style: dict, unit: int, statement_starts: set) -> str:
+def _line_break(gap: str, previous_extra: bool, starts_statement: bool, style: dict, unit: int) -> str:
     newlines = gap.count("\n")
     if style["blank_lines"] == "collapse":
         newlines = 1
-    elif style["blank_lines"] == "spread" and current.start_byte in statement_starts and not previous.is_extra:
+    elif style["blank_lines"] == "spread" and starts_statement and not previous_extra:
         newlines = max(newlines, 2)
     indent = gap.rsplit("\n", 1)[1].expandtabs(4)
     level = round(len(indent) / unit)

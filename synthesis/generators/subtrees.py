@@ -95,11 +95,13 @@ def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
 def is_atomic(node: tree_sitter.Node) -> bool:
     """A node whose inside must never be edited piecemeal: comments and other extras, and
     string-like literals (delimited, contiguous, with a named leaf for the content)."""
-    if node.child_count == 0:
+    if node.child_count == 0 or node.is_extra:
         return True
-    if node.is_extra:
-        return True
-    children = node.children
+    return literal_children(node.children)
+
+
+def literal_children(children: list[tree_sitter.Node]) -> bool:
+    """Whether these children make their parent a string-like literal."""
     if all(c.child_count == 0 for c in children) and not children[0].is_named and not children[-1].is_named \
             and any(c.is_named for c in children):
         return all(a.end_byte == b.start_byte for a, b in zip(children, children[1:]))
@@ -112,11 +114,15 @@ def tokens(node: tree_sitter.Node) -> list[tree_sitter.Node]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if is_atomic(current):
-            if current.end_byte > current.start_byte or current.is_missing:
-                out.append(current)
-            continue
-        stack.extend(reversed(current.children))
+        # is_atomic, inlined so each node's children are fetched once: every access to a
+        # node builds Python objects, and this walk was the largest cost of augment.reformat.
+        if current.child_count and not current.is_extra:
+            children = current.children
+            if not literal_children(children):
+                stack.extend(reversed(children))
+                continue
+        if current.end_byte > current.start_byte or current.is_missing:
+            out.append(current)
     return out
 
 

@@ -29,8 +29,8 @@ from synthesis.generators.grammar_expansion import Expander, ExpansionFailed, gr
 from synthesis.generators.programs import Program, source_programs
 from synthesis.generators.subtrees import (
     NUMBER_TEXT, Tree, Wrapper, binary_parts, column_of, field_of, indented, is_atomic, is_field_name,
-    is_key_position, parses, read, replaced_cleanly, cleanly_replaced_tree, splice, unary_parts, walk, word_type,
-    wrappers,
+    is_key_position, literal_children, parses, read, replaced_cleanly, cleanly_replaced_tree, splice, unary_parts,
+    walk, word_type, wrappers,
 )
 from synthesis.generators.synthesis_table import fill, synthesis_config
 
@@ -262,7 +262,8 @@ def _children_of(node) -> list:
     children = node.children
     if not children:
         return []
-    blocked = len(children) > 1 and is_atomic(node)
+    # is_atomic(node), without fetching the children a second time
+    blocked = len(children) > 1 and (node.is_extra or literal_children(children))
     return [(child, blocked) for child in children]
 
 
@@ -543,6 +544,25 @@ def _trial_wrapper(corpus: _Corpus, options: list[Wrapper], target) -> Wrapper |
 
 # ---------------------------------------------------------------- from the grammar
 
+def _grammar_pools(corpus: _Corpus, max_chars: int) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Per named node type, the corpus's distinct short texts (first seen first) that the
+    expander may use as a terminal, and how often the type occurs."""
+    pool: dict[str, dict[str, None]] = {}
+    frequency: Counter = Counter()
+    for tree in corpus.trees:
+        for node in walk(tree.root):
+            if not node.is_named or node.is_extra or node.has_error:
+                continue
+            frequency[node.type] += 1
+            text = tree.text(node)
+            if 0 < len(text) <= max_chars and (node.parent is None or not is_atomic(node.parent)
+                                               or node.parent.child_count == 1):
+                pool.setdefault(node.type, {})[text] = None
+    pools = {k: list(v) for k, v in pool.items()}
+    pools.pop(corpus.trees[0].root.type, None)
+    return pools, dict(frequency)
+
+
 def from_grammar(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     """params: count (50), max_depth (6) of rule expansion, max_tokens (200), max_chars (80)
     of an example subtree used as a terminal. Needs the pack's grammar/grammar.json; without
@@ -555,21 +575,11 @@ def from_grammar(source: Source, params: dict, seed: int) -> Iterator[Candidate]
     corpus = _Corpus.build(source, params)
     if not corpus.programs:
         return
-    pool: dict[str, dict[str, None]] = {}  # node type -> distinct texts, first seen first
-    frequency: Counter = Counter()
     max_chars = int(params.get("max_chars", 80))
-    for tree in corpus.trees:
-        for node in walk(tree.root):
-            if not node.is_named or node.is_extra or node.has_error:
-                continue
-            frequency[node.type] += 1
-            text = tree.text(node)
-            if 0 < len(text) <= max_chars and (node.parent is None or not is_atomic(node.parent)
-                                               or node.parent.child_count == 1):
-                pool.setdefault(node.type, {})[text] = None
-    pools = {k: list(v) for k, v in pool.items()}
-    pools.pop(corpus.trees[0].root.type, None)
-    expander = Expander(grammar_json, pools, dict(frequency), rng, max_depth=int(params.get("max_depth", 6)),
+    # Walking every node of the corpus was ~90% of a job's wait for its first candidate,
+    # and its result depends on the corpus alone; the expander only reads it.
+    pools, frequency = corpus.shared(("grammar_pools", max_chars), lambda: _grammar_pools(corpus, max_chars))
+    expander = Expander(grammar_json, pools, frequency, rng, max_depth=int(params.get("max_depth", 6)),
                         max_tokens=int(params.get("max_tokens", 200)),
                         pool_chance=float(params.get("pool_chance", 0.08)))
     parent = Program("grammar:" + source.pack.slug, "")

@@ -236,6 +236,21 @@ def test_stream_stores_nothing_after_a_chunk_fails_to_store():
     assert stored == [0]
 
 
+def test_stream_writes_each_batch_before_its_chunk_is_stored():
+    from synthesis.pipeline import ChunkReport
+    from synthesis.streaming import ChunkStream
+
+    events = []
+    stream = ChunkStream(lambda batch: ChunkReport(list(batch), {}), lambda items: (items, {}),
+                         lambda index, report, counts, made: events.append(("store", index, list(report.items))),
+                         write=lambda index, report, counts: events.append(("write", index, list(report.items))),
+                         chunk_size=3, batch_size=2)
+    stream.run(iter(range(5)))
+    # ramp-up batches of 2 (chunk_size caps them), each written as soon as it is triaged
+    assert events == [("write", 0, [0, 1]), ("write", 0, [2]), ("store", 0, [0, 1, 2]),
+                      ("write", 1, [3, 4]), ("store", 1, [3, 4])]
+
+
 def test_stream_skips_chunks_an_earlier_attempt_stored():
     stream, stored = _stream(skip=2)
     stream.run(iter(range(8)))
