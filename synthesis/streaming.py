@@ -54,12 +54,13 @@ class ChunkStream:
     def __init__(self, validate: Callable[[list], ChunkReport], triage: Callable[[list], tuple[list, dict]],
                  store: Callable[[int, ChunkReport, dict, int], None], *, chunk_size: int, batch_size: int,
                  skip: int = 0, check: Callable[[], None] = lambda: None, workers: int = 2,
-                 write: Callable[[int, ChunkReport, dict], None] | None = None):
+                 write: Callable[[int, ChunkReport, dict], None] | None = None, total: int | None = None):
         self.validate, self.triage, self.store, self.check, self.write = validate, triage, store, check, write
         self.chunk_size = max(1, chunk_size)
         self.batch_size = max(1, min(batch_size, self.chunk_size))
         self.skip = skip
         self.workers = workers
+        self.total = total  # candidates the job asked for, when known: the last batches shrink
 
     def run(self, candidates: Iterable) -> int:
         """Returns how many candidates the generator made (stored chunks or not)."""
@@ -149,12 +150,17 @@ class ChunkStream:
 
     def _batch_size(self, made: int) -> int:
         """Small batches first, so the sandbox starts on the first few candidates while a
-        generator that is slow to start is still making the rest."""
-        size = RAMP_START
-        while size < self.batch_size and made >= size:
-            made -= size
+        generator that is slow to start is still making the rest; and small batches last,
+        so that what is left to triage and write once the sandbox has run the job's last
+        program (the sandbox idles from then until the next job) is a few items, not 25."""
+        size, left = RAMP_START, made
+        while size < self.batch_size and left >= size:
+            left -= size
             size *= 2
-        return min(size, self.batch_size)
+        size = min(size, self.batch_size)
+        if self.total is not None:
+            size = min(size, max(RAMP_START, (self.total - made) // 2))
+        return size
 
 
 def _drain(feed: queue.Queue) -> None:

@@ -165,7 +165,7 @@ def synthesize(progress: JobProgress) -> None:
                      "duplicates")
 
     stream = ChunkStream(lambda batch: validate(pack, batch, run_many, limits=limits), triage, store,
-                         chunk_size=chunk_size, batch_size=VALIDATION_BATCH, write=write,
+                         chunk_size=chunk_size, batch_size=VALIDATION_BATCH, write=write, total=count,
                          skip=progress.job.counters.get("chunks_done", 0), check=progress.check_cancelled)
     try:
         with _short_switch_interval():
