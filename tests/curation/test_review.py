@@ -539,6 +539,20 @@ def test_bulk_accept_applies_to_the_whole_filtered_set_and_is_audited(client_for
     assert Review.objects.filter(bulk=True, bulk_action=bulk, reviewer=member, decision="accept").count() == 70
 
 
+def test_a_reviewer_with_decisions_cannot_be_deleted_and_their_bulk_actions_stay_audited(client_for, member, lua):
+    # Review.reviewer and Review.bulk_action have no database constraint (bulk speed): the
+    # ORM's on_delete must still keep the audit trail whole.
+    from django.db.models import ProtectedError
+
+    make_samples(lua, 3, generator="grammar-generate")
+    client_for(member).post(reverse("curation-bulk-review", args=["lua"]),
+                            {"generator": "grammar-generate", "decision": "accept", "matched": 3, "confirm": "on"})
+    with pytest.raises(ProtectedError):
+        member.delete()
+    BulkAction.objects.get().delete()
+    assert Review.objects.filter(bulk=True, bulk_action=None, reviewer=member).count() == 3
+
+
 def test_bulk_reject_needs_confirmation_and_a_reason(client_for, member, lua):
     samples = make_samples(lua, 3)
     client = client_for(member)
