@@ -163,7 +163,6 @@ class ChunkTriage:
         augmentation job (~0.25 s measured, while the sandbox waited); made here, they
         overlap this job's sandbox batches."""
         from synthesis.store import item_hash
-        from synthesis.triage import Item, _near_text, normalise
 
         if self.language_pk is None or not self.rules["near_duplicates"]["on"]:
             return
@@ -180,9 +179,7 @@ class ChunkTriage:
                 return
             v.content_hash = v.content_hash or item_hash(self.pack, v.prompt, v.code)
             if v.content_hash not in cache:
-                # as _recent_signatures computes it from the stored row
-                text = _near_text(Item(id="", prompt=v.prompt, code=v.code), normalise(v.code, self.pack))
-                cache[v.content_hash] = self.near.signature(text, normalised=True)
+                cache[v.content_hash] = _signature_of(self.near, v.prompt, v.code)
 
 
 def _signature_key(language_pk, index) -> tuple:
@@ -199,8 +196,6 @@ def _recent_signatures(language: Language, index, recent: list[tuple[int, str]])
     """Signatures of the `recent` samples, oldest first; only the samples this process has
     not seen (or triaged) yet are read and hashed. A signature is a function of the
     normalised code, which the content hash covers."""
-    from synthesis.triage import Item, _near_text, normalise
-
     key = _signature_key(language.pk, index)
     known = _signatures.get(key, {})
     missing = [pk for pk, h in recent if h not in known]
@@ -208,9 +203,16 @@ def _recent_signatures(language: Language, index, recent: list[tuple[int, str]])
     for start in range(0, len(missing), _FETCH):
         for h, prompt, code in Sample.objects.filter(id__in=missing[start:start + _FETCH]).values_list(
                 "content_hash", "prompt", "code"):
-            text = _near_text(Item(id="", prompt=prompt, code=code), normalise(code, index.pack))
-            fresh[h] = index.signature(text, normalised=True)
+            fresh[h] = _signature_of(index, prompt, code)
     signatures = {h: known.get(h) or fresh.get(h) for _, h in recent}
     # Only what is still recent stays cached, so the cache never outgrows NEAR_SEEDS per language.
     _signatures[key] = {h: v for h, v in signatures.items() if v is not None}
     return [(f"sample:{pk}", signatures[h]) for pk, h in reversed(recent) if signatures[h] is not None]
+
+
+def _signature_of(index, prompt: str, code: str):
+    """The near-duplicate signature of a sample, as triage computes it for a new item."""
+    from synthesis.triage import Item, _near_text, normalise
+
+    return index.signature(_near_text(Item(id="", prompt=prompt, code=code), normalise(code, index.pack)),
+                           normalised=True)

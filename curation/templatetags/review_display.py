@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -38,9 +40,6 @@ def options(field, values=None, blank: str = ""):
     widget templates render every option as a template of its own (about 165 on a browse
     page with fifty reviewers: half of the page's rendering). `field` is a bound form
     field; its choices, or `values` (each its own label) after a `blank` "any" option."""
-    from django.utils.html import format_html_join
-    from django.utils.safestring import mark_safe
-
     current = field.value()
     current = "" if current is None else str(current)
     choices = field.field.choices if values is None else [("", blank), *((v, v) for v in values)]

@@ -266,3 +266,19 @@ def test_a_job_reads_a_changed_pack_again(lua_pack_copy):
     example.write_text(example.read_text() + "\nprint('edited')\n")
     edited = pack_content(lua_pack_copy)
     assert "print('edited')" in next(e.code for e in edited.examples if e.name == "closures.lua")
+
+
+def test_stream_batches_grow_at_the_start_of_a_job_and_shrink_at_its_end():
+    from synthesis.pipeline import ChunkReport
+    from synthesis.streaming import ChunkStream
+
+    batches = []
+
+    def validate(batch):
+        batches.append(len(batch))
+        return ChunkReport(list(batch), {})
+
+    stream = ChunkStream(validate, lambda items: (items, {}), lambda *args: None, chunk_size=200, batch_size=25,
+                         total=200, workers=1)
+    assert stream.run(iter(range(200))) == 200
+    assert batches == [4, 8, 16, 25, 25, 25, 25, 25, 23, 12, 6, 4, 2]
