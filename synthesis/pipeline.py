@@ -6,7 +6,7 @@ as its generator intended. Pure: no database; the task stores what this returns.
 - a negative is kept when it fails with the intended verdict and error type, and becomes
   an errfix item: broken code + the runner's real message → explanation + fixed code;
 - a pair candidate yields (passing, failing) preference pairs;
-- a doc-QA candidate is kept when its example program runs ok.
+- a doc-QA candidate is kept when it has an example program and that program runs ok.
 """
 from __future__ import annotations
 
@@ -118,13 +118,13 @@ def validate(pack: Pack, candidates: Iterable, run_many: Callable, *, limits: di
             items.extend(_pairs(c, rs))
             continue
         if isinstance(c, DocQACandidate):
+            # Every answer carries an example program that runs: one without is not kept.
             counts["parsed"] += 1
-            if rs:
-                counts["expect_ok"] += 1
-                counts["runner_ok"] += int(rs[0].ok)
-            if not rs or rs[0].ok:
+            counts["expect_ok"] += 1
+            if rs and rs[0].ok:
+                counts["runner_ok"] += 1
                 counts["passed"] += 1
-                items.append(Validated("docqa", c, rs[0] if rs else None))
+                items.append(Validated("docqa", c, rs[0]))
             continue
         item = _judge(pack, c, rs, counts)
         if item is not None:

@@ -71,6 +71,13 @@ def test_docqa_with_example_that_fails_is_dropped(pack):
     assert [i.candidate.question for i in report.items] == ["Q2?"]
 
 
+def test_docqa_without_an_example_program_is_dropped(pack):
+    report = validate(pack, [DocQACandidate("Q?", "A (§1.1)", ["§1.1"], example_code="  \n"),
+                             DocQACandidate("Q2?", "B (§1.1)", ["§1.1"], example_code="print(#'ab')")], run_many)
+    assert [i.candidate.question for i in report.items] == ["Q2?"]
+    assert (report.counts["expect_ok"], report.counts["runner_ok"]) == (2, 1)
+
+
 def test_counters_say_what_each_kind_of_candidate_did(pack):
     fixed = "local function greet(n) return 'hi ' .. n end\nprint(greet('x'))\n"
     candidates = [

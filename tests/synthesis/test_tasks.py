@@ -180,7 +180,7 @@ def test_every_generator_stores_items_with_executions_and_provenance(lua, run_sy
     for pair in pairs.select_related("chosen_execution", "rejected_execution"):
         assert pair.chosen_execution.verdict == "ok" != pair.rejected_execution.verdict
     for item in docqa.select_related("example_execution"):
-        assert bool(item.example_code.strip()) == (item.example_execution is not None)
+        assert item.example_code.strip() and item.example_execution.verdict == "ok"
 
 
 # ---------------------------------------------------------------- the overlapped stages
