@@ -1,5 +1,5 @@
 """Fifty reviewers on one queue at once, against a real server: no item is handed out
-twice and no decision is lost."""
+twice and no decision is lost; with an overlap of N, every item gets exactly N reviewers."""
 from __future__ import annotations
 
 import re
@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from curation.actions import do_create_user
-from curation.models import Assignment, Review, ReviewStatus, Sample
+from curation.models import Assignment, Review, ReviewQueue, ReviewStatus, Sample
 from curation.roles import REVIEWER
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -111,3 +111,41 @@ def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_s
     assert Sample.objects.filter(status=ReviewStatus.ACCEPTED).count() == ITEMS
     assert Assignment.objects.filter(state="done").count() == ITEMS
     assert sum(1 for items in accepted.values() if items) > REVIEWERS // 2  # the work was shared
+
+
+def test_with_an_overlap_of_three_every_item_gets_three_different_reviewers_at_once(live_server, lua):
+    overlap, items, reviewers = 3, 40, 12
+    ReviewQueue.objects.create(language=lua, kind="syntax", overlap=overlap)
+    sessions = seed_queue_and_reviewers(live_server, lua, items=items, reviewers=reviewers)
+    decided = defaultdict(list)  # item → reviewers whose accept came back confirmed
+    errors = []
+    lock = threading.Lock()
+    start = threading.Barrier(reviewers)
+
+    def work(user_id: int, session: Session):
+        try:
+            start.wait()
+            html = session.request("/review/lua/syntax/")
+            while (match := ITEM.search(html)) is not None:
+                item = int(match.group(1))
+                html = session.request(f"/review/lua/syntax/{item}/decide/", {"decision": "accept"})
+                if f"Accepted #{item}." not in html:
+                    raise AssertionError(f"decision on {item} not confirmed: {html[:300]}")
+                with lock:
+                    decided[item].append(user_id)
+        except Exception as exc:  # noqa: BLE001 — collected and reported below
+            errors.append(f"{user_id}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=item) for item in sessions.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors[:5]
+
+    assert len(decided) == items
+    assert all(len(who) == len(set(who)) == overlap for who in decided.values()), \
+        {item: who for item, who in decided.items() if len(set(who)) != overlap}
+    assert Review.objects.filter(decision="accept").count() == items * overlap
+    assert Sample.objects.filter(status=ReviewStatus.ACCEPTED).count() == items  # three agreeing accepts settle it
+    assert not Sample.objects.filter(claims__gt=overlap).exists()
