@@ -21,7 +21,8 @@ params:
   verify_runs: how many runs must agree on stdout for an output question (default 2)
   max_output_chars: longest stdout worth asking about (default 600)
   terms_per_section: at most this many "term" questions per section (default 2)
-  backend, samples (default 1), temperature (default 0.7): the model-driven variant
+  backend, samples (default 1), temperature (default 0.7): the model-driven variant;
+  batch: sections per model call (default 8; each call's questions are yielded before the next)
   run_many: the sandbox's batch runner (default sandbox.run_many)
   report: a dict the generator fills with counts of what it skipped and why
 """
@@ -226,12 +227,26 @@ Reply with one JSON object and nothing else:
 """
 
 
+# Sections per model call: each call's questions are checked and yielded before the next
+# call, so the sandbox starts on the first answers and a job stopped near its end keeps
+# what came before (as self_instruct does).
+MODEL_BATCH = 8
+
+
 def _model_questions(source, sections, blocks, outputs, params, seed, report, skipped, fresh):
-    content = source.content
-    pack = content.pack
+    pack = source.content.pack
+    known = {s.anchor for s in source.content.sections}
+    batch = max(1, int(params.get("batch", MODEL_BATCH)))
+    for start in range(0, len(sections), batch):
+        # Each group's seed is fixed by its position: a seed still decides every answer of
+        # a deterministic backend, whatever came back for the groups before.
+        yield from _model_group(pack, known, sections[start:start + batch], blocks, outputs, params, seed + start,
+                                report, skipped, fresh)
+
+
+def _model_group(pack, known, sections, blocks, outputs, params, seed, report, skipped, fresh):
     backend = params["backend"]
     model = backend_name(backend)
-    known = {s.anchor for s in content.sections}
     prompts = [MODEL_PROMPT.format(lang=pack.name, anchor=s.anchor, title=s.title, body=s.body) for s in sections]
     answers = sample(backend, prompts, n=int(params.get("samples", 1)), seed=seed,
                      temperature=float(params.get("temperature", 0.7)),

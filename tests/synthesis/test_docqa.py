@@ -119,3 +119,14 @@ def test_model_example_that_fails_is_replaced_by_the_sections_block(content):
              if i.metadata["template"] == "model"]
     assert len(items) == 1 and items[0].metadata["example_from"] == "section"
     assert re.search(r"local point = \{x = 1, y = 2\}", items[0].example_code)
+
+
+def test_model_questions_are_yielded_before_every_section_is_asked(content):
+    answer = json.dumps({"question": "How do I make a list of three strings?",
+                         "answer": "Write the values between braces (§6.1).", "example": "print(#{1, 2, 3})"})
+    backend = ScriptedBackend([answer])
+    made = generate(Source(content), {"sections": SECTIONS, "backend": backend, "batch": 2}, seed=3)
+    first = next(i for i in made if i.metadata["template"] == "model")
+    assert first.model == "scripted" and len(backend.prompts) == 2
+    list(made)
+    assert len(backend.prompts) == len(SECTIONS)
