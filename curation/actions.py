@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.models import DocSection, Example, Language, Task
-from curation.packs import PackContent, PackInvalid, check_pack, read_pack
+from curation.packs import PackContent, PackInvalid, check_pack, check_triage_rules, read_pack
 from curation.roles import ADMIN, ROLES
 
 
@@ -31,7 +31,8 @@ def do_onboard_language(root: Path | str, *, run_many=None) -> OnboardReport:
     Preconditions: the pack reads (PackError otherwise) and passes its checks — examples
     parse and run, references pass, known-wrong solutions fail (PackInvalid lists every
     problem). Nothing is written unless all of that holds; then everything is written in
-    one transaction.
+    one transaction. The pack's [triage] rules become `language.spec["triage"]`; a pack
+    without that table keeps the rules the language already has.
     """
     if run_many is None:
         from sandbox import run_many
@@ -50,6 +51,8 @@ def _store_pack(content: PackContent) -> OnboardReport:
         "limits": vars(pack.limits), "keywords": list(pack.keywords), "operators": list(pack.operators),
         "builtins": list(pack.builtins), "line_comment": pack.line_comment,
     }
+    if pack.triage:
+        spec["triage"] = check_triage_rules(pack.triage)  # read_pack has refused bad rules already
     language, created = Language.objects.select_for_update().get_or_create(
         slug=pack.slug,
         defaults=dict(name=pack.name, version=pack.version, extension=pack.extension, grammar=pack.grammar,
@@ -58,6 +61,10 @@ def _store_pack(content: PackContent) -> OnboardReport:
     )
     changes = {"language": {"created": int(created), "updated": 0}}
     if not created:
+        # A pack with a [triage] table owns the language's rules; one without leaves the rules
+        # someone set in the admin as they are, rather than wiping them on every re-onboard.
+        if not pack.triage and (language.spec or {}).get("triage"):
+            spec["triage"] = language.spec["triage"]
         wanted = dict(name=pack.name, version=pack.version, extension=pack.extension, grammar=pack.grammar,
                       pack_path=str(pack.root), pack_hash=content.digest, spec=spec,
                       guidelines=content.guidelines, licence=pack.licence)

@@ -21,6 +21,21 @@ HEADING = re.compile(r"^(#{1,6})\s+(\d+(?:\.\d+)*)\.?\s+(.+?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 TASK_FIELDS = {"entry_point", "category", "prompt", "reference", "wrong", "tests"}
 
+# The triage checks, their settings and defaults: what a pack's [triage] table (and a job's
+# rules) may say. synthesis.triage applies them (its DEFAULT_RULES is this table); it lives
+# here because curation reads packs and imports point synthesis -> curation, never back.
+TRIAGE_DEFAULTS: dict = {
+    "length": {"on": True, "min_lines": 1, "max_lines": 400, "min_chars": 8, "max_chars": 20000, "action": "reject"},
+    "secrets": {"on": True, "entropy": 4.0, "min_token": 24, "action": "reject"},
+    "parse": {"on": False, "action": "review"},
+    "exact_duplicates": {"on": True, "action": "reject"},
+    "decontamination": {"on": True, "n": 10, "min_fraction": 0.25, "ignore_names": False, "action": "reject"},
+    "near_duplicates": {"on": True, "threshold": 0.85, "num_perm": 128, "shingle": 5, "skip_kinds": [],
+                        "action": "reject"},
+    "perplexity": {"on": False, "max": None, "action": "review"},
+}
+TRIAGE_ACTIONS = ("reject", "review")
+
 
 @dataclass(frozen=True)
 class SectionData:
@@ -77,11 +92,110 @@ class PackInvalid(ValueError):
         super().__init__(f"the pack has {len(problems)} problem(s):\n{lines}")
 
 
+class TriageRuleError(ValueError):
+    """A triage rule that cannot be applied; `field` is its dotted place, e.g.
+    "near_duplicates.threshold" ("" for the rules as a whole)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def check_triage_rules(rules, *, defaults: dict | None = None) -> dict:
+    """Per-language or per-job triage rules, checked against `defaults` (TRIAGE_DEFAULTS):
+    every check and setting must exist, actions are "reject" or "review", and each value has
+    its default's type, so a misspelt or mistyped rule is refused where it is written rather
+    than ignored or failing a job later. `true`/`false` for a check means {"on": ...}.
+    Returns the rules with that shorthand spelt out; raises TriageRuleError."""
+    defaults = TRIAGE_DEFAULTS if defaults is None else defaults
+    if not isinstance(rules, dict):
+        raise TriageRuleError("", "triage rules must be an object of checks, "
+                                  'like {"near_duplicates": {"threshold": 0.9}}')
+    checked = {}
+    for check, settings in rules.items():
+        if check not in defaults:
+            raise TriageRuleError(check, f"unknown triage check {check!r}; known: {', '.join(defaults)}")
+        if isinstance(settings, bool):
+            settings = {"on": settings}
+        if not isinstance(settings, dict):
+            raise TriageRuleError(check, f"{check} must be a table of settings, or true / false")
+        unknown = sorted(set(settings) - set(defaults[check]))
+        if unknown:
+            raise TriageRuleError(f"{check}.{unknown[0]}", f"unknown setting(s) for {check}: {', '.join(unknown)}; "
+                                                           f"known: {', '.join(defaults[check])}")
+        for name, value in settings.items():
+            problem = _triage_value_problem(name, value, defaults[check][name])
+            if problem:
+                raise TriageRuleError(f"{check}.{name}", f"{check}.{name} {problem}")
+        checked[check] = dict(settings)
+    return checked
+
+
+def _triage_value_problem(name: str, value, default) -> str:
+    if name == "action":
+        return "" if value in TRIAGE_ACTIONS else f"must be 'reject' or 'review', not {value!r}"
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "must be true or false"
+    if isinstance(value, bool):
+        return "must be a number"
+    if isinstance(default, int):
+        return "" if isinstance(value, int) else "must be a whole number"
+    if isinstance(default, float) or default is None:
+        return "" if isinstance(value, (int, float)) or value is None else "must be a number"
+    if isinstance(default, list):
+        return "" if isinstance(value, list) and all(isinstance(v, str) for v in value) else "must be a list of strings"
+    return ""
+
+
+def _check_pack_triage(pack: Pack) -> None:
+    if not pack.triage:
+        return
+    try:
+        check_triage_rules(pack.triage)
+    except TriageRuleError as exc:
+        path = pack.root / "language.toml"
+        field = "triage" + (f".{exc.field}" if exc.field else "")
+        raise PackError(path, str(exc), line=_toml_line(path.read_text(encoding="utf-8"), field), field=field) from None
+
+
+TOML_HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+TOML_KEY = re.compile(r"^((?:[\w-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[\w-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+
+def _toml_line(text: str, dotted: str) -> int | None:
+    """The line that sets `dotted` (e.g. "triage.near_duplicates.threshold"), whether it is
+    written under its table's header, as a dotted key or inside an inline table; else the
+    line of the nearest enclosing table that is written; else None."""
+    def path(raw: str) -> str:
+        return ".".join(part.strip().strip("\"'") for part in raw.split("."))
+
+    best: tuple[int, int] | None = None  # (how many parts matched, line)
+    table = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        header = TOML_HEADER.match(line)
+        if header:
+            table = full = path(header.group(1))
+        else:
+            key = TOML_KEY.match(line)
+            if not key:
+                continue
+            full = ".".join(p for p in (table, path(key.group(1))) if p)
+        if full == dotted:
+            return number
+        if dotted.startswith(full + "."):
+            depth = full.count(".") + 1
+            if best is None or depth > best[0]:
+                best = (depth, number)
+    return best[1] if best else None
+
+
 def read_pack(root: Path | str) -> PackContent:
     root = Path(root).resolve()
     if not root.is_dir():
         raise PackError(root, "no such folder")
     pack = load_pack(root)
+    _check_pack_triage(pack)
     docs = root / "docs"
     if not docs.is_dir() or not any(docs.glob("*.md")):
         raise PackError(docs, "missing: a pack needs docs/*.md with numbered headings")

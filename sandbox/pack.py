@@ -103,6 +103,10 @@ class Pack:
     # Optional templates for generators that cannot derive them from the grammar
     # (how to print a value, a numeric for loop as a while loop); see languages/README.md.
     synthesis: dict = field(default_factory=dict)
+    # The [triage] table as written: per-check rules (which checks run, their settings,
+    # "reject" or "review"). Its checks and settings are triage's, so curation.packs checks
+    # them when it reads the pack; the sandbox only carries them.
+    triage: dict = field(default_factory=dict)
 
     @property
     def filename(self) -> str:
@@ -189,6 +193,7 @@ def load_pack(root: Path | str) -> Pack:
         builtins=tuple(reader.strings("lexicon.builtins", required=False)),
         not_runnable=frozenset(reader.strings("examples.not_runnable", required=False)),
         synthesis=reader.table("synthesis", required=False),
+        triage=reader.table("triage", required=False),
     )
 
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
 from curation.contamination import ContaminationIndex, HeldOutProblem, heldout_problems  # noqa: F401 (re-exported)
+from curation.packs import TRIAGE_DEFAULTS, check_triage_rules
 
 # ---------------------------------------------------------------- items and decisions
 
@@ -59,36 +60,17 @@ class Decision:
         return self.action == KEEP
 
 
-DEFAULT_RULES: dict = {
-    "length": {"on": True, "min_lines": 1, "max_lines": 400, "min_chars": 8, "max_chars": 20000, "action": REJECT},
-    "secrets": {"on": True, "entropy": 4.0, "min_token": 24, "action": REJECT},
-    "parse": {"on": False, "action": REVIEW},
-    "exact_duplicates": {"on": True, "action": REJECT},
-    "decontamination": {"on": True, "n": 10, "min_fraction": 0.25, "ignore_names": False, "action": REJECT},
-    # skip_kinds: item kinds that are variants of one program on purpose (augmentations,
-    # error-fix samples of one program's mutations): they are neither compared for near
-    # duplicates nor indexed; exact duplicates of them are still removed.
-    "near_duplicates": {"on": True, "threshold": 0.85, "num_perm": 128, "shingle": 5, "skip_kinds": [],
-                        "action": REJECT},
-    "perplexity": {"on": False, "max": None, "action": REVIEW},
-}
+# The checks, their settings and defaults live with the pack reader, which checks a pack's
+# [triage] table against them (imports point synthesis -> curation).
+DEFAULT_RULES: dict = TRIAGE_DEFAULTS
 
 
 def resolve_rules(rules: dict | None) -> dict:
-    """DEFAULT_RULES overlaid with a language's rules. A misspelt check or setting is an
-    error rather than a silently ignored rule."""
+    """DEFAULT_RULES overlaid with a language's rules. A misspelt check or setting, or a
+    value of the wrong type, is an error (ValueError) rather than a silently ignored rule."""
     resolved = copy.deepcopy(DEFAULT_RULES)
-    for check, settings in (rules or {}).items():
-        if check not in resolved:
-            raise ValueError(f"unknown triage check {check!r}; known: {', '.join(resolved)}")
-        if isinstance(settings, bool):
-            settings = {"on": settings}
-        unknown = set(settings) - set(resolved[check])
-        if unknown:
-            raise ValueError(f"unknown setting(s) for {check}: {', '.join(sorted(unknown))}")
+    for check, settings in check_triage_rules(rules or {}).items():
         resolved[check].update(settings)
-        if resolved[check]["action"] not in (REJECT, REVIEW):
-            raise ValueError(f"{check}.action must be 'reject' or 'review'")
     return resolved
 
 

@@ -91,3 +91,46 @@ def test_non_utf8_example_names_the_line(lua_pack_copy):
         read_pack(lua_pack_copy)
     assert caught.value.line == 2
     assert "UTF-8" in caught.value.message
+
+
+def _with_triage(pack_root, table: str) -> None:
+    path = pack_root / "language.toml"
+    path.write_text(path.read_text() + "\n" + table)
+
+
+def test_triage_table_is_read_with_the_pack(lua_pack_copy):
+    _with_triage(lua_pack_copy, '[triage.near_duplicates]\nthreshold = 0.9\n\n[triage]\nparse = true\n')
+    assert read_pack(lua_pack_copy).pack.triage == {"near_duplicates": {"threshold": 0.9}, "parse": True}
+
+
+def test_misspelt_triage_setting_is_refused_with_file_line_and_field(lua_pack_copy):
+    _with_triage(lua_pack_copy, '[triage.near_duplicates]\naction = "review"\ntreshold = 0.9\n')
+    line = len((lua_pack_copy / "language.toml").read_text().splitlines())  # the last line
+    with pytest.raises(PackError) as caught:
+        read_pack(lua_pack_copy)
+    assert caught.value.field == "triage.near_duplicates.treshold"
+    assert caught.value.line == line
+    assert caught.value.path.endswith("language.toml") and "treshold" in caught.value.message
+    assert f"language.toml:{line} [triage.near_duplicates.treshold]" in str(caught.value)
+
+
+def test_unknown_triage_check_is_refused_naming_it_and_the_known_ones(lua_pack_copy):
+    _with_triage(lua_pack_copy, "[triage]\nnear_dupes = false\n")
+    with pytest.raises(PackError) as caught:
+        read_pack(lua_pack_copy)
+    assert caught.value.field == "triage.near_dupes" and caught.value.line is not None
+    assert "unknown triage check 'near_dupes'" in caught.value.message and "near_duplicates" in caught.value.message
+
+
+@pytest.mark.parametrize("table, field, says", [
+    ('[triage.length]\naction = "drop"\n', "triage.length.action", "must be 'reject' or 'review'"),
+    ('[triage.near_duplicates]\nthreshold = "high"\n', "triage.near_duplicates.threshold", "must be a number"),
+    ("[triage]\nlength = { max_lines = 12.5 }\n", "triage.length.max_lines", "whole number"),
+    ("[triage]\nsecrets = 3\n", "triage.secrets", "table of settings"),
+])
+def test_bad_triage_value_is_refused_with_its_field(lua_pack_copy, table, field, says):
+    _with_triage(lua_pack_copy, table)
+    with pytest.raises(PackError) as caught:
+        read_pack(lua_pack_copy)
+    assert caught.value.field == field and says in caught.value.message
+    assert caught.value.line is not None

@@ -112,3 +112,54 @@ def test_report_of_a_language_without_jobs_says_so(lua):
     assert "No synthesis jobs" in out
     with pytest.raises(CommandError):
         _run("synthesis_report", "cobol")
+
+
+# ---------------------------------------------------------------- --checkpoint and --triage
+
+@pytest.fixture
+def checkpoints(lua):
+    from curation.models import Language
+    from training.models import Checkpoint
+
+    other = Language.objects.create(slug="tcl", name="Tcl", extension=".tcl", grammar="tcl", pack_path="/nowhere")
+    return (Checkpoint.objects.create(language=lua, name="lua-sft", method="sft", base_model="/m", path="/m/lua"),
+            Checkpoint.objects.create(language=other, name="tcl-sft", method="sft", base_model="/m", path="/m/tcl"))
+
+
+def test_synthesize_stores_the_checkpoint_and_triage_rules_on_the_job(lua, checkpoints):
+    mine, _ = checkpoints
+    _run("synthesize", "lua", "--generator", "transpile.python", "--count", "3", "--queue",
+         "--checkpoint", str(mine.pk), "--triage", '{"length": {"max_lines": 50, "action": "review"}}')
+    job = Job.objects.get(kind=Job.Kind.SYNTHESIS)
+    assert job.params["backend"] == {"kind": "checkpoint", "id": mine.pk}
+    assert job.params["triage"] == {"length": {"max_lines": 50, "action": "review"}}
+
+
+def test_synthesize_refuses_another_languages_checkpoint(lua, checkpoints):
+    _, theirs = checkpoints
+    with pytest.raises(CommandError, match=f"checkpoint #{theirs.pk} is not one of Lua's"):
+        _run("synthesize", "lua", "--generator", "transpile.python", "--checkpoint", str(theirs.pk), "--queue")
+    with pytest.raises(CommandError, match="no checkpoint #999999"):
+        _run("synthesize", "lua", "--generator", "transpile.python", "--checkpoint", "999999", "--queue")
+    with pytest.raises(CommandError, match="not both"):
+        _run("synthesize", "lua", "--generator", "transpile.python", "--checkpoint", str(theirs.pk),
+             "--backend", '{"kind": "none"}')
+    assert not Job.objects.exists()
+
+
+def test_synthesize_refuses_bad_triage_rules_and_backend_kinds_before_queueing(lua):
+    with pytest.raises(CommandError, match="unknown triage check 'near_dupes'"):
+        _run("synthesize", "lua", "--generator", "all", "--triage", '{"near_dupes": {}}', "--queue")
+    with pytest.raises(CommandError, match=r"unknown setting\(s\) for length: max_line"):
+        _run("synthesize", "lua", "--generator", "syntax.mutate", "--triage", '{"length": {"max_line": 5}}')
+    with pytest.raises(CommandError, match="--triage is not valid JSON"):
+        _run("synthesize", "lua", "--generator", "syntax.mutate", "--triage", "{nope")
+    with pytest.raises(CommandError, match="unknown backend kind 'carrier-pigeon'"):
+        _run("synthesize", "lua", "--generator", "all", "--backend", '{"kind": "carrier-pigeon"}', "--queue")
+    assert not Job.objects.exists()
+
+
+def test_synthesize_still_takes_a_local_model_folder(lua):
+    _run("synthesize", "lua", "--generator", "transpile.python", "--queue",
+         "--backend", '{"kind": "local", "path": "/models/coder"}')
+    assert Job.objects.get().params["backend"] == {"kind": "local", "path": "/models/coder"}

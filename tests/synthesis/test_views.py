@@ -86,3 +86,108 @@ def test_running_job_page_polls_for_progress(lua, admin_user, login):
     job = do_start_synthesis(lua, "syntax.mutate", count=12, seed=3, send=False)
     html = login(admin_user).get(reverse("curation-view-job", args=[job.pk])).content.decode()
     assert 'hx-trigger="every 2s"' in html and "syntax.mutate" in html
+
+
+# ---------------------------------------------------------------- the model and triage rules
+
+@pytest.fixture
+def checkpoints(lua):
+    """One registered checkpoint of Lua and one of another language."""
+    from curation.models import Language
+    from training.models import Checkpoint
+
+    other = Language.objects.create(slug="tcl", name="Tcl", extension=".tcl", grammar="tcl", pack_path="/nowhere")
+    mine = Checkpoint.objects.create(language=lua, name="<b>lua-sft</b>", method="sft", base_model="/m/base",
+                                     path="/m/lua-sft")
+    theirs = Checkpoint.objects.create(language=other, name="tcl-sft", method="sft", base_model="/m/base",
+                                       path="/m/tcl-sft")
+    return mine, theirs
+
+
+def _post(client, url, **fields):
+    data = {"generator": "syntax.mutate", "count": 5, "seed": 0, "params": "{}", **fields}
+    return client.post(url, data)
+
+
+def test_form_offers_this_languages_checkpoints_only(lua, admin_user, login, start_url, checkpoints):
+    mine, theirs = checkpoints
+    html = login(admin_user).get(start_url).content.decode()
+    assert f'value="checkpoint:{mine.pk}"' in html and f'value="checkpoint:{theirs.pk}"' not in html
+    # The name is escaped where it is shown.
+    assert "&lt;b&gt;lua-sft&lt;/b&gt;" in html and "<b>lua-sft</b>" not in html
+
+
+def test_another_languages_checkpoint_posted_is_a_form_error(lua, admin_user, login, start_url, checkpoints):
+    _, theirs = checkpoints
+    page = _post(login(admin_user), start_url, model=f"checkpoint:{theirs.pk}")
+    assert page.status_code == 200 and page.context["form"].errors["model"]
+    assert not Job.objects.filter(kind=Job.Kind.SYNTHESIS).exists()
+
+
+def test_teacher_is_offered_only_when_configured(lua, admin_user, login, start_url, settings):
+    client = login(admin_user)
+    settings.TEACHER_BASE_URL = ""
+    assert 'value="teacher"' not in client.get(start_url).content.decode()
+    settings.TEACHER_BASE_URL, settings.TEACHER_MODEL = "http://gpu-box:8000/v1", "coder-7b"
+    html = client.get(start_url).content.decode()
+    assert 'value="teacher" selected' in html and "coder-7b" in html
+
+
+def test_valid_post_stores_the_checkpoint_and_triage_rules_on_the_job(lua, admin_user, login, start_url,
+                                                                     checkpoints):
+    mine, _ = checkpoints
+    response = _post(login(admin_user), start_url, model=f"checkpoint:{mine.pk}",
+                     triage='{"near_duplicates": {"threshold": 0.9}, "parse": true}')
+    job = Job.objects.get(kind=Job.Kind.SYNTHESIS, language=lua)
+    assert response.status_code == 302
+    assert job.params["backend"] == {"kind": "checkpoint", "id": mine.pk}
+    assert job.params["triage"] == {"near_duplicates": {"threshold": 0.9}, "parse": {"on": True}}
+
+
+def test_choosing_no_model_means_none_even_with_a_teacher(lua, admin_user, login, start_url, settings):
+    settings.TEACHER_BASE_URL = "http://gpu-box:8000/v1"
+    _post(login(admin_user), start_url, model="none")
+    assert Job.objects.get(kind=Job.Kind.SYNTHESIS).params["backend"] == {"kind": "none"}
+
+
+@pytest.mark.parametrize("triage, says", [
+    ('{"near_dupes": {"threshold": 0.9}}', "unknown triage check 'near_dupes'"),
+    ('{"near_duplicates": {"treshold": 0.9}}', "unknown setting(s) for near_duplicates: treshold"),
+    ('{"length": {"action": "drop"}}', "must be 'reject' or 'review'"),
+    ('{"length": {"max_lines": "many"}}', "length.max_lines must be a whole number"),
+    ('{"length": ', "not valid JSON"),
+])
+def test_bad_triage_rules_are_a_form_error_naming_them(lua, admin_user, login, start_url, triage, says):
+    page = _post(login(admin_user), start_url, triage=triage)
+    assert page.status_code == 200 and says in page.context["form"].errors["triage"][0]
+    assert not Job.objects.filter(kind=Job.Kind.SYNTHESIS).exists()
+
+
+def test_backend_in_params_is_refused_naming_an_unknown_kind(lua, admin_user, login, start_url):
+    page = _post(login(admin_user), start_url, params='{"backend": {"kind": "carrier-pigeon"}}')
+    assert "unknown backend kind 'carrier-pigeon'" in page.context["form"].errors["params"][0]
+    page = _post(login(admin_user), start_url, params='{"backend": {"kind": "local", "path": "/models/x"}}')
+    assert "choose the model in the Model field" in page.context["form"].errors["params"][0]
+    assert not Job.objects.filter(kind=Job.Kind.SYNTHESIS).exists()
+
+
+def test_model_driven_generator_without_a_model_is_a_form_error(lua, admin_user, login, start_url, settings):
+    settings.TEACHER_BASE_URL = ""
+    page = _post(login(admin_user), start_url, generator="transpile.python", model="none")
+    assert "transpile.python needs a model" in page.context["form"].errors["model"][0]
+    assert not Job.objects.filter(kind=Job.Kind.SYNTHESIS).exists()
+
+
+def test_perplexity_rule_without_a_model_is_a_form_error(lua, admin_user, login, start_url, settings):
+    settings.TEACHER_BASE_URL = ""
+    page = _post(login(admin_user), start_url, model="none", triage='{"perplexity": {"on": true, "max": 3.5}}')
+    assert "perplexity" in page.context["form"].errors["model"][0]
+    assert not Job.objects.filter(kind=Job.Kind.SYNTHESIS).exists()
+
+
+def test_page_shows_the_languages_triage_rules_escaped(lua, admin_user, login, start_url):
+    lua.spec = {**lua.spec, "triage": {"length": {"max_lines": 50}, "<script>": True}}
+    lua.save(update_fields=["spec"])
+    html = login(admin_user).get(start_url).content.decode()
+    assert "&quot;max_lines&quot;: 50" in html
+    assert "&quot;&lt;script&gt;&quot;: true" in html and '"<script>"' not in html

@@ -356,3 +356,47 @@ def test_http_backend_goes_through_the_callers_opener(server):
     backend = OpenAICompatibleBackend(server.url, "echo-model", opener=urllib.request.build_opener(Recording()))
     backend.generate(["p"])
     assert seen == [server.url + "/v1/completions"]
+
+
+# ---------------------------------------------------------------- {"kind": "checkpoint"}: a registered one
+
+@pytest.mark.django_db
+def test_checkpoint_backend_runs_the_registered_checkpoint(lua, tiny_base):
+    from training.backend_settings import backend_from_spec
+    from training.models import Checkpoint
+
+    checkpoint = Checkpoint.objects.create(language=lua, name="tiny", method="base", base_model=str(tiny_base),
+                                           path=str(tiny_base))
+    backend = backend_from_spec({"kind": "checkpoint", "id": checkpoint.pk})
+    assert isinstance(backend, LocalBackend) and not backend.chat  # a base model continues raw text
+    assert len(backend.generate(["local x = "], n=2, temperature=0.5, max_new_tokens=4, seed=0)[0]) == 2
+    checkpoint.method = "sft"  # trained on conversations: instructions go through its chat template
+    checkpoint.save(update_fields=["method"])
+    assert backend_from_spec({"kind": "checkpoint", "id": checkpoint.pk}).chat
+
+
+@pytest.mark.django_db
+def test_checkpoint_backend_spec_is_checked_without_loading_a_model(lua):
+    from curation.models import Language
+    from training.backend_settings import backend_from_spec, check_backend_spec
+    from training.models import Checkpoint
+
+    other = Language.objects.create(slug="tcl", name="Tcl", extension=".tcl", grammar="tcl", pack_path="/nowhere")
+    theirs = Checkpoint.objects.create(language=other, name="t", method="sft", base_model="/m", path="/no/such/model")
+    spec = {"kind": "checkpoint", "id": theirs.pk}
+    assert check_backend_spec(spec) == spec  # the folder is not opened
+    with pytest.raises(ValueError, match=f"checkpoint #{theirs.pk} is not one of Lua's"):
+        check_backend_spec(spec, language=lua)
+    with pytest.raises(ValueError, match="no checkpoint #999999"):
+        backend_from_spec({"kind": "checkpoint", "id": 999999})
+    with pytest.raises(ValueError, match='needs "id"'):
+        check_backend_spec({"kind": "checkpoint", "id": "3"})
+    with pytest.raises(ValueError, match="unknown backend kind 'carrier-pigeon'"):
+        check_backend_spec({"kind": "carrier-pigeon"})
+
+
+def test_kind_none_means_no_model_even_with_a_teacher(settings):
+    from training.backend_settings import backend_from_spec
+
+    settings.TEACHER_BASE_URL = "http://gpu-box:8000/v1"
+    assert backend_from_spec({"kind": "none"}) is None
