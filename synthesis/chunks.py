@@ -13,12 +13,70 @@ def accepted_code(language: Language, limit: int = ACCEPTED_SEEDS) -> list[str]:
                 .order_by("-id").values_list("code", flat=True)[:limit])
 
 
+def accepted_tests(language: Language, limit: int = ACCEPTED_SEEDS) -> dict[str, dict]:
+    """The tests of the accepted samples accepted_code returns, where they have some: code ->
+    {"tests", "entry_point"}, from the sample's metadata (every sample synthesis validated
+    against tests carries them), else from its task when that is a train task."""
+    rows = (Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED).order_by("-id")
+            .values_list("code", "metadata__tests", "metadata__entry_point", "task__tests", "task__entry_point",
+                         "task__split")[:limit])
+    tested: dict[str, dict] = {}
+    for code, tests, entry_point, task_tests, task_entry_point, split in rows:
+        if not (tests and entry_point) and split == "train":
+            tests, entry_point = task_tests, task_entry_point
+        if tests and isinstance(entry_point, str) and entry_point:
+            tested.setdefault(code, {"tests": tests, "entry_point": entry_point})
+    return tested
+
+
 def backend_for(params: dict):
     """The model backend a job names, else the configured teacher endpoint, else None —
     built by training's one factory, which applies the SSRF guard."""
     from training.backend_settings import backend_from_spec
 
     return backend_from_spec(params.get("backend"))
+
+
+def shared_backend(backend):
+    """`backend`, safe to use from two threads at once — the generator's (generate) and
+    triage's (score) — when it runs in this process. Its tokenizer keeps truncation as
+    state that each call sets: generate truncates prompts, and a score running meanwhile in
+    the other thread read its text truncated too (seen here: a 1,201-token text encoded as
+    100 tokens, a wrong score and no error). Two forward passes on two cores would only
+    halve each other anyway. A server's backend is returned as it is: its calls wait on
+    sockets, and each request carries its own settings."""
+    from training.backends import LocalBackend
+
+    return _Serialised(backend) if isinstance(backend, LocalBackend) else backend
+
+
+class _Serialised:
+    """A backend whose generate and score take turns; every other attribute is the backend's
+    (so provenance, synthesis.prompts.backend_name, reads the same)."""
+
+    def __init__(self, backend):
+        import threading
+
+        self._backend = backend
+        self._lock = threading.Lock()
+
+    def generate(self, prompts, **options):
+        with self._lock:
+            return self._backend.generate(prompts, **options)
+
+    def score(self, texts):
+        with self._lock:
+            return self._backend.score(texts)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+def triage_rules(language: Language, job_rules: dict) -> dict:
+    """The rules a job's triage applies: synthesis defaults, the language's, the job's."""
+    from synthesis.triage import resolve_rules
+
+    return resolve_rules(merge_rules(SYNTHESIS_RULES, language.spec.get("triage") or {}, job_rules))
 
 
 NEAR_SEEDS = 20000  # recent items of the language the near-duplicate index starts from
@@ -54,15 +112,21 @@ class ChunkTriage:
     once per job and grow with what it keeps. Duplicates are dropped; other rejections are
     stored as auto-rejected with the reason, so a PM can see what the rules caught."""
 
-    def __init__(self, content, rules: dict, kept: list, benchmarks: list[dict], *, signatures=None):
+    def __init__(self, content, rules: dict, kept: list, benchmarks: list[dict], *, signatures=None, scorer=None):
         """kept: triage Items already in the dataset; or `signatures`, a callable that
-        takes the empty index and returns [(key, signature)] to seed it with instead."""
+        takes the empty index and returns [(key, signature)] to seed it with instead.
+        scorer: texts -> mean negative log-likelihood per token (a model backend's `score`),
+        for the perplexity rule; required when the rules switch it on."""
         from synthesis import triage
 
         self.triage = triage
         self.pack = content.pack
         self.language_pk = None  # set by for_language; keys the signature cache
         self.rules = triage.resolve_rules(rules)
+        if self.rules["perplexity"]["on"] and scorer is None:
+            raise ValueError("triage.perplexity is on but no model backend scores the items")
+        # None unless the rule is on: then filter() does no per-item work for it.
+        self.scorer = scorer if self.rules["perplexity"]["on"] else None
         near = self.rules["near_duplicates"]
         self.near = triage.NearDuplicateIndex(threshold=near["threshold"], num_perm=near["num_perm"],
                                               shingle=near["shingle"], pack=self.pack)
@@ -98,14 +162,14 @@ class ChunkTriage:
         return index
 
     @classmethod
-    def for_language(cls, language: Language, content, job_rules: dict) -> "ChunkTriage":
+    def for_language(cls, language: Language, content, job_rules: dict, *, scorer=None) -> "ChunkTriage":
         from curation.models import Task
 
-        rules = merge_rules(SYNTHESIS_RULES, language.spec.get("triage") or {}, job_rules)
+        rules = triage_rules(language, job_rules)
         benchmarks = [{"id": f"{t.source}:{t.name}", "prompt": t.prompt, "solution": t.reference}
                       for t in Task.objects.filter(language=language).exclude(source="pack")]
         recent = _recent(language)  # which samples seed the index is fixed now, as if it were filled now
-        triage = cls(content, rules, [], benchmarks,
+        triage = cls(content, rules, [], benchmarks, scorer=scorer,
                      signatures=lambda index: _recent_signatures(language, index, recent))
         triage.language_pk = language.pk
         return triage
@@ -132,7 +196,11 @@ class ChunkTriage:
                 self.near.add(key, "", signature)
         indexed = len(self.near)
         decisions = self.triage.triage(triage_items, self.rules, pack=self.pack, heldout=self.contamination,
-                                       near_index=self.near)
+                                       near_index=self.near, perplexity=self.scorer)
+        if self.scorer is not None:
+            for v, d in zip(items, decisions):
+                if "perplexity" in d.scores:
+                    _record_perplexity(v, d.scores["perplexity"])
         kept, counts = [], {"duplicates": 0, "auto_rejected": 0}
         unindexed = []  # kept samples of kinds the near-duplicate check skips
         for v, d in zip(items, decisions):
@@ -180,6 +248,23 @@ class ChunkTriage:
             v.content_hash = v.content_hash or item_hash(self.pack, v.prompt, v.code)
             if v.content_hash not in cache:
                 cache[v.content_hash] = _signature_of(self.near, v.prompt, v.code)
+
+
+def _record_perplexity(v, nll: float) -> None:
+    """The item's score, as stored: metadata gets the mean negative log-likelihood per token
+    (the scale of triage.perplexity.max) and the perplexity, exp() of it; a sample's
+    `quality` is the perplexity — higher is worse, as self-training stores it, so the review
+    queue's "highest uncertainty / perplexity first" (SCORE_HIGH, quality DESC) shows the
+    text the model found least likely first. A text the model could not score (no tokens)
+    keeps quality unset, and stays out of those two orders."""
+    import math
+
+    if not math.isfinite(nll):
+        return
+    perplexity = math.exp(min(nll, 700.0))  # exp(710) overflows a float
+    v.metadata = {**v.metadata, "nll_per_token": round(nll, 4), "perplexity": round(perplexity, 3)}
+    if v.kind == "sample":
+        v.quality = perplexity
 
 
 def _signature_key(language_pk, index) -> tuple:

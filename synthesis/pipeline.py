@@ -38,6 +38,7 @@ class Validated:
     status: str = "pending"  # triage may set "auto_rejected" with a reason
     triage_reason: str = ""
     content_hash: str = ""  # the exact-duplicate key, once someone has computed it
+    quality: float | None = None  # a sample's perplexity, when triage scored it (synthesis.chunks)
 
 
 @dataclass

@@ -198,7 +198,7 @@ def _sample_row(h: str, item: Validated, common: dict, tasks: dict, job) -> _Row
     sample = Sample(kind=item.sample_kind, prompt=item.prompt, code=item.code, metadata=metadata,
                     task=tasks.get(getattr(c, "task", None) or ""), model=getattr(c, "model", "") or "",
                     content_hash=h, verdict=_verdict(item.result), status=item.status,
-                    triage_reason=item.triage_reason, **common)
+                    triage_reason=item.triage_reason, quality=item.quality, **common)
     program = Program(item.code, tests=item.metadata.get("tests"), entry_point=item.metadata.get("entry_point"))
     execution = execution_from_result(item.result, sample=None, digest=program_digest(program), job=job)
     return _Row(item, sample, [], [execution])
@@ -216,8 +216,10 @@ def _pair_row(h: str, item: Validated, common: dict, tasks: dict, job) -> _Row:
 
 def _docqa_row(h: str, item: Validated, common: dict, tasks: dict, job) -> _Row:
     c = item.candidate
+    # item.metadata is empty unless triage scored the item (its perplexity).
+    metadata = {**c.metadata, **item.metadata} if item.metadata else c.metadata
     qa = DocQAItem(question=c.question, answer=c.answer, cited_anchors=list(c.cited_anchors),
-                   example_code=c.example_code, metadata=c.metadata, model=c.model or "", content_hash=h,
+                   example_code=c.example_code, metadata=metadata, model=c.model or "", content_hash=h,
                    status=item.status, **common)
     before = []
     if item.result is not None:

@@ -95,7 +95,8 @@ def synthesize(progress: JobProgress) -> None:
 
     from sandbox import run_many
     from synthesis.candidates import Source
-    from synthesis.chunks import ChunkTriage, accepted_code, backend_for
+    from synthesis.chunks import (ChunkTriage, accepted_code, accepted_tests, backend_for, shared_backend,
+                                  triage_rules)
     from synthesis.pipeline import ChunkReport, validate
     from synthesis.registry import NEEDS, get_generator, limits_for
     from synthesis.store import store_chunk, tasks_by_name
@@ -110,13 +111,32 @@ def synthesize(progress: JobProgress) -> None:
     # A generator's own `count` default (often 50) would otherwise cap a job asked for more.
     generator_params.setdefault("count", count)
     backend = backend_for(params)
+    rules = triage_rules(language, params.get("triage") or {})
+    scorer = None
+    if rules["perplexity"]["on"]:
+        # Checked before anything runs: a job that cannot score would otherwise store its
+        # chunks unscored, as if the rule were off.
+        if backend is None:
+            raise ValueError("triage.perplexity is on but the job has no model backend: pass params.backend "
+                             "or set TEACHER_BASE_URL")
+        backend = shared_backend(backend)
+        scorer = backend.score
     if backend is not None:
         generator_params["backend"] = backend
+    # What a model-driven generator read and threw away (not JSON, no code, ...), by reason:
+    # without it a job whose model answered only garbage would show nothing at all.
+    report_of_generator: dict = {}
+    generator_params["report"] = report_of_generator
+    reported: dict[str, int] = {}
     limits = limits_for(name, params.get("limits"))
     licence = params.get("licence") or pack.licence
 
     source = Source(content, accepted=accepted_code(language))
-    candidates = islice(get_generator(name)(source, generator_params, seed), count)
+    generator = get_generator(name)
+    if getattr(generator, "reads_accepted_tests", False):
+        # Read here, not by the generator: it runs in another thread, on another connection.
+        generator_params["accepted_tests"] = accepted_tests(language)
+    candidates = islice(generator(source, generator_params, seed), count)
     chunk_size = int(params.get("chunk_size", DEFAULT_CHUNK))
     # Built when the first batch comes back from the sandbox, not before it is sent: the
     # triage indexes and the task names take a moment the sandbox need not wait for.
@@ -124,7 +144,7 @@ def synthesize(progress: JobProgress) -> None:
 
     def triage(items: list) -> tuple[list, dict]:
         if "triage" not in ready:
-            ready["triage"] = ChunkTriage.for_language(language, content, params.get("triage") or {})
+            ready["triage"] = ChunkTriage.for_language(language, content, params.get("triage") or {}, scorer=scorer)
         return ready["triage"].filter(items)
 
     # The chunk being written: its transaction, open from its first batch to its store, and
@@ -149,7 +169,7 @@ def synthesize(progress: JobProgress) -> None:
         try:
             totals = dict.fromkeys(ALWAYS_COUNTED, 0)
             totals["chunks_done"] = 1
-            for counts in (report.counts, triage_counts, stored):
+            for counts in (report.counts, triage_counts, stored, _skips_since(report_of_generator, reported)):
                 for key, value in counts.items():
                     totals[key] = totals.get(key, 0) + value
             # Counters that never moved (no negatives in an augmentation job) stay off the page.
@@ -176,9 +196,26 @@ def synthesize(progress: JobProgress) -> None:
         if "atomic" in chunk:
             chunk.pop("atomic").__exit__(*sys.exc_info())
         raise
-    if made == 0:
+    skips = _skips_since(report_of_generator, reported)
+    if skips:
+        progress.add(**skips)
+    if made == 0 and reported:
+        progress.log(f"{name} made no candidates: it skipped everything it read ("
+                     + ", ".join(f"{reason} {n}" for reason, n in sorted(reported.items())) + "); nothing to run")
+    elif made == 0:
         need = NEEDS.get(name)
         progress.log(f"{name} produced no candidates from this pack; nothing to run"
                      + (f" (it needs {need})" if need else ""))
     elif made < count:
         progress.log(f"{name} ran out after {made} of the {count} candidates asked for")
+
+
+def _skips_since(report: dict, reported: dict[str, int]) -> dict[str, int]:
+    """Counters `skipped_<reason>` for the answers the generator skipped since the last call
+    (it fills `report` from its own thread; copying a dict is atomic under the GIL). A
+    redelivered job's generator skips the answers of its stored chunks again, and counts them."""
+    now = dict(report.get("skipped") or {})
+    fresh = {f"skipped_{reason}": n - reported.get(reason, 0) for reason, n in now.items()
+             if n > reported.get(reason, 0)}
+    reported.update(now)
+    return fresh

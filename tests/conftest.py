@@ -21,8 +21,27 @@ def _live_server_backlog():
 
     WSGIServer.request_queue_size = 128
     yield
+
+
 LUA_PACK = REPO / "languages" / "lua"
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A freshly built tiny base (tokenizer + ~1M-parameter Llama) in a session temp dir:
+    the training runner trains it, synthesis jobs sample from and score with it."""
+    from tests.training.lua_samples import LUA_KEEP_WHOLE, LUA_SNIPPETS
+    from training.tiny_base import build_tiny_base
+
+    return build_tiny_base(LUA_SNIPPETS, tmp_path_factory.mktemp("tiny-base"), keep_whole=LUA_KEEP_WHOLE, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_base):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_base)
 
 
 @pytest.fixture

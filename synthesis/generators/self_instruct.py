@@ -12,7 +12,8 @@ only the tasks whose solution passes its own tests.
 params:
   backend (required), count: prompts (default 8), samples per prompt (default 1),
   temperature (default 0.9), sections per prompt (default 3), section_chars: longest section
-  text (default 1500), min_tests (default 3),
+  text (default 1500), min_tests (default 3), max_new_tokens (default 1024),
+  batch: prompts per backend call (default 8; each call's candidates are yielded before the next),
   topics: anchors to draw topics from (default all sections with a code block),
   report: a dict the generator fills with skip counts
 """
@@ -29,6 +30,9 @@ from synthesis.prompts import (AnswerError, backend_name, code_blocks, count_ski
                                sample)
 from synthesis.retrieval import SectionIndex, format_sections
 
+# Prompts per model call (see generate). Small enough that the first candidates reach the
+# sandbox after one call; large enough that a local backend still batches its decoding.
+BATCH = 8
 FIELDS = ("instruction", "entry_point", "code", "tests")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -68,8 +72,7 @@ def generate(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
     min_tests = int(params.get("min_tests", 3))
     example = _format_example(content, pack, rng)
 
-    plans = []
-    for _ in range(count):
+    def plan() -> tuple:
         topic = rng.choice(topics)
         related = index.search(f"{topic.title}\n{topic.body}", int(params.get("sections", 3)) - 1,
                                exclude=[topic.anchor])
@@ -77,29 +80,37 @@ def generate(source: Source, params: dict, seed: int) -> Iterator[Candidate]:
         prompt = PROMPT.format(lang=pack.name,
                                sections=format_sections(sections, max_chars=int(params.get("section_chars", 1500))),
                                topic=f"{topic.anchor} {topic.title}", min_tests=min_tests, example=example)
-        plans.append((topic, sections, prompt))
+        return topic, sections, prompt
 
-    answers = sample(backend, [p[2] for p in plans], n=int(params.get("samples", 1)), seed=seed,
-                     temperature=float(params.get("temperature", 0.9)),
-                     max_new_tokens=int(params.get("max_new_tokens", 1024)))
     model = backend_name(backend)
     seen: set[str] = set()
-    for (topic, sections, _), texts in zip(plans, answers):
-        for text in texts:
-            try:
-                task = read_task_answer(text, pack, min_tests=min_tests)
-            except AnswerError as exc:
-                count_skip(report, skipped, exc.reason)
-                continue
-            key = " ".join(task["instruction"].lower().split())
-            if key in seen:
-                count_skip(report, skipped, "duplicate")
-                continue
-            seen.add(key)
-            yield Candidate(kind="self_instruct", code=task["code"], prompt=task["instruction"], tests=task["tests"],
-                            entry_point=task["entry_point"], parent=f"section:{topic.anchor}", model=model,
-                            metadata={"topic": topic.anchor, "sections": [s.anchor for s in sections],
-                                      "skipped_so_far": dict(skipped)})
+    batch = max(1, int(params.get("batch", BATCH)))
+    # A group of prompts per model call, its candidates yielded before the next call: the
+    # sandbox starts on the first answers, and a job stopped near its end has stored what
+    # came before. Topics are drawn in the same order whatever the group size, and each
+    # group's seed is fixed by its position, so a seed still decides every answer of a
+    # deterministic backend.
+    for start in range(0, count, batch):
+        group = [plan() for _ in range(min(batch, count - start))]
+        answers = sample(backend, [p[2] for p in group], n=int(params.get("samples", 1)), seed=seed + start,
+                         temperature=float(params.get("temperature", 0.9)),
+                         max_new_tokens=int(params.get("max_new_tokens", 1024)))
+        for (topic, sections, _), texts in zip(group, answers):
+            for text in texts:
+                try:
+                    task = read_task_answer(text, pack, min_tests=min_tests)
+                except AnswerError as exc:
+                    count_skip(report, skipped, exc.reason)
+                    continue
+                key = " ".join(task["instruction"].lower().split())
+                if key in seen:
+                    count_skip(report, skipped, "duplicate")
+                    continue
+                seen.add(key)
+                yield Candidate(kind="self_instruct", code=task["code"], prompt=task["instruction"],
+                                tests=task["tests"], entry_point=task["entry_point"], parent=f"section:{topic.anchor}",
+                                model=model, metadata={"topic": topic.anchor, "sections": [s.anchor for s in sections],
+                                                       "skipped_so_far": dict(skipped)})
 
 
 def read_task_answer(text: str, pack, *, min_tests: int = 3) -> dict:

@@ -100,3 +100,22 @@ def test_tests_the_pack_cannot_write_are_refused(content):
     with pytest.raises(AnswerError) as caught:
         read_task_answer(_with(tests="[1, 2, 3]"), content.pack)
     assert caught.value.reason == "bad_tests"
+
+
+def test_candidates_are_yielded_before_every_prompt_is_sent(content):
+    backend = ScriptedBackend([json.dumps(GOOD)])
+    candidates = generate(Source(content), {"backend": backend, "count": 20, "batch": 4}, seed=4)
+    first = next(candidates)
+    assert first.prompt == GOOD["instruction"]
+    assert len(backend.prompts) == 4  # one group asked, sixteen prompts still unsent
+    rest = list(candidates)
+    assert rest == [] and len(backend.prompts) == 20  # the other answers repeat the first instruction
+
+
+def test_group_size_does_not_change_the_prompts(content):
+    asked = []
+    for batch in (1, 3, 20):
+        backend = ScriptedBackend([json.dumps(GOOD)])
+        list(generate(Source(content), {"backend": backend, "count": 7, "batch": batch}, seed=9))
+        asked.append(backend.prompts)
+    assert asked[0] == asked[1] == asked[2] and len(asked[0]) == 7
