@@ -82,7 +82,15 @@ class SynthesisForm(forms.Form):
             return data
         if NEEDS.get(generator) == NEEDS_MODEL:
             self.add_error("model", f"{generator} needs a model: choose the teacher endpoint or a checkpoint.")
-        elif _perplexity_on((self.language.spec or {}).get("triage") or {}, data.get("triage") or {}):
+            return data
+        from synthesis.chunks import triage_rules
+
+        try:
+            perplexity = triage_rules(self.language, data.get("triage") or {})["perplexity"]["on"]
+        except ValueError as exc:  # rules typed into the admin that no job could apply
+            self.add_error(None, f"{self.language.name}'s triage rules: {exc}")
+            return data
+        if perplexity:
             self.add_error("model", "the perplexity triage rule scores items with the job's model: choose one, "
                                     'or switch it off with {"perplexity": false}.')
         return data
@@ -95,19 +103,6 @@ class SynthesisForm(forms.Form):
         if model.startswith(CHECKPOINT):
             return {"kind": "checkpoint", "id": int(model[len(CHECKPOINT):])}
         return {"kind": "none"}
-
-
-def _perplexity_on(*layers: dict) -> bool:
-    from synthesis.triage import DEFAULT_RULES
-
-    on = DEFAULT_RULES["perplexity"]["on"]  # later layers win, as in the job
-    for rules in layers:
-        rule = rules.get("perplexity")
-        if isinstance(rule, bool):
-            on = rule
-        elif isinstance(rule, dict) and "on" in rule:
-            on = bool(rule["on"])
-    return on
 
 
 def _model_choices(language: Language) -> list[tuple[str, str]]:
