@@ -207,9 +207,11 @@ def do_record_review(assignment, decision: str, *, by, reason: str = "", rating:
     """Record one reviewer's accept, reject or skip of the item they hold; returns the Review.
 
     Preconditions: `assignment` is `by`'s open hold and the item still waits (ReviewRefused
-    otherwise); a reject names a reason; a rating is 1–5; accepting a sample that `by`
-    edited needs the edit's re-run to pass (or fail exactly as the original did) — the
-    accepted revision is the edit, kept on the Review beside the untouched original.
+    otherwise); a reject names a reason; a rating is 1–5; accepting an item that `by`
+    edited needs the edit to hold up (`curation.review.revision_problem`: a sample's re-run
+    passes or fails exactly as the original did, a pair's chosen program passes and its
+    rejected one still fails, a doc-QA example runs and its answer cites existing sections)
+    — the accepted revision is the edit, kept on the Review beside the untouched original.
     Effects: the hold is done (or skipped, which frees it for a colleague and never hands
     it to `by` again); once the queue's overlap of reviewers decided, the item is accepted
     or rejected when they agree and disputed when they do not. `overlap` is the queue's, when
@@ -219,7 +221,7 @@ def do_record_review(assignment, decision: str, *, by, reason: str = "", rating:
     from django.db.models import F
 
     from curation.models import Assignment, Review
-    from curation.review import DECISIONS, edit_is_acceptable, queue_config, resolution, seconds_since
+    from curation.review import DECISIONS, queue_config, resolution, seconds_since
 
     if decision not in (*DECISIONS, Review.Decision.SKIP):
         raise ReviewRefused(f"Unknown decision {decision!r}.")
@@ -238,11 +240,14 @@ def do_record_review(assignment, decision: str, *, by, reason: str = "", rating:
         review = Review(**{qk.field: item}, reviewer=by, decision=decision, reason=reason.strip()[:100],
                         rating=rating, comment=comment.strip(), seconds_spent=seconds_since(held.assigned_at))
         if decision == Review.Decision.ACCEPT and held.edit_id:
-            edit = Review.objects.select_related("edited_execution").get(pk=held.edit_id)
-            if not edit_is_acceptable(item.verdict, edit.edited_execution):
-                raise ReviewRefused("The edited program must run cleanly (or fail as the original did) before it "
-                                    "can be accepted: fix it and run it again, or discard the edit.")
+            edit = Review.objects.select_related("edited_execution", "edited_rejected_execution").get(pk=held.edit_id)
+            problem = _revision_problem(qk, item, edit)
+            if problem:
+                raise ReviewRefused(problem)
             review.edited_code, review.edited_execution = edit.edited_code, edit.edited_execution
+            review.edited_rejected, review.edited_rejected_execution = (edit.edited_rejected,
+                                                                        edit.edited_rejected_execution)
+            review.edited_answer = edit.edited_answer
         held.state = Assignment.State.SKIPPED if decision == Review.Decision.SKIP else Assignment.State.DONE
         held.decision = decision if decision in DECISIONS else ""
         held.rating, held.decided_at = rating, timezone.now()
@@ -362,10 +367,11 @@ def _write_decision(qk, item, held, review, *, settles: str | None) -> None:
     table = qk.model._meta.db_table
     review.created_at = held.decided_at
     columns = ["sample_id", "pair_id", "docqa_id", "reviewer_id", "decision", "reason", "rating", "edited_code",
-               "edited_execution_id", "comment", "seconds_spent", "bulk", "bulk_action_id", "adjudication",
-               "created_at"]
+               "edited_execution_id", "edited_rejected", "edited_rejected_execution_id", "edited_answer", "comment",
+               "seconds_spent", "bulk", "bulk_action_id", "adjudication", "created_at"]
     values = [review.sample_id, review.pair_id, review.docqa_id, review.reviewer_id, review.decision, review.reason,
-              review.rating, review.edited_code, review.edited_execution_id, review.comment, review.seconds_spent,
+              review.rating, review.edited_code, review.edited_execution_id, review.edited_rejected,
+              review.edited_rejected_execution_id, review.edited_answer, review.comment, review.seconds_spent,
               False, None, False, review.created_at]
     if review.decision == Review.Decision.SKIP:
         item_sql, item_params = f"UPDATE {table} SET claims = claims - 1 WHERE id = %s AND claims > 0", [item.pk]
@@ -422,6 +428,73 @@ def do_undo_review(assignment, *, by):
     return held
 
 
+def _revision_problem(qk, item, edit) -> str:
+    """`curation.review.revision_problem` for `edit` of `item`, with what it needs read here:
+    a sample's original verdict, the sections a doc-QA answer cites."""
+    from curation.models import DocSection
+    from curation.review import QA, cited_anchors, revision_problem
+
+    known = ()
+    if qk.key == QA:
+        known = set(DocSection.objects.filter(language_id=item.language_id,
+                                              anchor__in=cited_anchors(edit.edited_answer))
+                    .values_list("anchor", flat=True))
+    return revision_problem(qk, edit, original_verdict=getattr(item, "verdict", "") or "", known_anchors=known)
+
+
+MAX_EDIT_CHARS = 100_000
+
+
+def _edited_text(text: str, what: str, *, required: bool = True) -> str:
+    text = (text or "").replace("\r\n", "\n")
+    if required and not text.strip():
+        raise ReviewRefused(f"The edited {what} is empty.")
+    if len(text) > MAX_EDIT_CHARS:
+        raise ReviewRefused(f"The edited {what} is too long (100,000 characters at most).")
+    return text
+
+
+def _sandbox_run(language, run):
+    """`run(program) -> sandbox.Result`: the one given (tests), else the language's sandbox."""
+    if run is not None:
+        return run
+    import sandbox
+
+    from curation.execution import pack_for
+
+    pack = pack_for(language)
+
+    def run_in_sandbox(p):
+        return sandbox.run(pack, p.code, stdin=p.stdin, tests=p.tests, entry_point=p.entry_point)
+
+    return run_in_sandbox
+
+
+def _keep_revision(assignment, *, by, runs: dict, **edited):
+    """Store an edit's runs and the edit itself as a Review (decision edit) and point the hold
+    at it, under the hold's lock. `runs` maps a Review field to (result, program) to store as
+    a new Execution, or to an Execution already stored (a side the edit left as it was). The
+    executions are not attached to the item: its own are the original's; these belong to
+    the revision and are reached through the Review."""
+    from curation.execution import execution_from_result, program_digest
+    from curation.models import Execution, Review
+    from curation.review import seconds_since
+
+    with transaction.atomic():
+        qk, item, held = _lock_held(assignment, by)
+        for name, run in runs.items():
+            if not isinstance(run, Execution):
+                result, program = run
+                run = execution_from_result(result, sample=None, digest=program_digest(program))
+                run.save()
+            edited[name] = run
+        review = Review.objects.create(**{qk.field: item}, reviewer=by, decision=Review.Decision.EDIT,
+                                       seconds_spent=seconds_since(held.assigned_at), **edited)
+        held.edit = review
+        held.save(update_fields=["edit"])
+    return review
+
+
 def do_edit_sample(assignment, code: str, *, by, run=None):
     """Re-run an edited program in the sandbox and keep it as a new revision: a Review
     (decision edit) with the edited code and its Execution, beside the untouched original.
@@ -434,40 +507,99 @@ def do_edit_sample(assignment, code: str, *, by, run=None):
     """
     import dataclasses
 
-    from curation.execution import execution_from_result, pack_for, program_digest, program_for
-    from curation.models import Review
-    from curation.review import queue_kind, seconds_since
+    from curation.execution import program_for
+    from curation.review import queue_kind
 
     if not queue_kind(assignment.queue).is_sample:
         raise ReviewRefused("Only samples' programs can be edited.")
-    code = code.replace("\r\n", "\n")
-    if not code.strip():
-        raise ReviewRefused("The edited program is empty.")
-    if len(code) > 100_000:
-        raise ReviewRefused("The edited program is too long (100,000 characters at most).")
+    code = _edited_text(code, "program")
     if assignment.reviewer_id != by.pk:
         raise ReviewRefused("This item is held by another reviewer.")
     sample = assignment.sample
     program = dataclasses.replace(program_for(sample), code=code)
-    if run is None:
-        import sandbox
+    result = _sandbox_run(sample.language, run)(program)
+    return _keep_revision(assignment, by=by, runs={"edited_execution": (result, program)}, edited_code=code)
 
-        pack = pack_for(sample.language)
 
-        def run(p):
-            return sandbox.run(pack, p.code, stdin=p.stdin, tests=p.tests, entry_point=p.entry_point)
-    result = run(program)
-    with transaction.atomic():
-        _qk, item, held = _lock_held(assignment, by)
-        # Not attached to the sample: its executions are the original's; this one belongs
-        # to the revision and is reached through the Review.
-        execution = execution_from_result(result, sample=None, digest=program_digest(program))
-        execution.save()
-        review = Review.objects.create(sample=item, reviewer=by, decision=Review.Decision.EDIT, edited_code=code,
-                                       edited_execution=execution, seconds_spent=seconds_since(held.assigned_at))
-        held.edit = review
-        held.save(update_fields=["edit"])
-    return review
+def _pair_program(pair, code: str):
+    """A side of a pair runs with the pair's tests: its task's, else those its generator recorded."""
+    from sandbox import Program
+
+    if pair.task_id:
+        return Program(code, tests=pair.task.tests, entry_point=pair.task.entry_point)
+    meta = pair.metadata or {}
+    return Program(code, tests=meta.get("tests"), entry_point=meta.get("entry_point"))
+
+
+def do_edit_pair(assignment, *, chosen: str, rejected: str, by, run=None):
+    """Keep an edited DPO pair as a new revision beside the untouched original: a Review
+    (decision edit) with both programs and a run of each, which the hold remembers, so
+    accepting the pair accepts this revision. A side that changed is re-run with the
+    pair's tests; a side left as it was keeps its original run (it is run when it has none).
+    Accepting then needs the chosen program to pass and the rejected one to still fail.
+
+    Preconditions: `assignment` is `by`'s open hold on a waiting pair; both programs are
+    non-empty and at most 100,000 characters, and at least one differs from the original.
+    The programs run outside any transaction. `run(program) -> sandbox.Result` may be given
+    by tests."""
+    from curation.models import PreferencePair
+    from curation.review import PAIRS
+
+    if assignment.queue != PAIRS:
+        raise ReviewRefused("Only DPO pairs are edited this way.")
+    chosen, rejected = _edited_text(chosen, "chosen program"), _edited_text(rejected, "rejected program")
+    if assignment.reviewer_id != by.pk:
+        raise ReviewRefused("This item is held by another reviewer.")
+    pair = PreferencePair.objects.select_related("language", "task", "chosen_execution", "rejected_execution") \
+        .get(pk=assignment.item_id)
+    if (chosen, rejected) == (pair.chosen, pair.rejected):
+        raise ReviewRefused("The edit changes nothing: change the chosen or the rejected program first.")
+    runs, sandbox_run = {}, None
+    for name, code, original, original_run in (("edited_execution", chosen, pair.chosen, pair.chosen_execution),
+                                               ("edited_rejected_execution", rejected, pair.rejected,
+                                                pair.rejected_execution)):
+        if code == original and original_run is not None:
+            runs[name] = original_run
+            continue
+        sandbox_run = sandbox_run or _sandbox_run(pair.language, run)
+        program = _pair_program(pair, code)
+        runs[name] = (sandbox_run(program), program)
+    return _keep_revision(assignment, by=by, runs=runs, edited_code=chosen, edited_rejected=rejected)
+
+
+def do_edit_docqa(assignment, *, answer: str, example_code: str, by, run=None):
+    """Keep an edited doc-QA item as a new revision beside the untouched original: a Review
+    (decision edit) with the answer and the example program, which the hold remembers, so
+    accepting the item accepts this revision. A changed example is re-run in the sandbox
+    (an unchanged one keeps its original run); the answer is not run — accepting needs the
+    example to run cleanly and the answer to cite sections the docs have.
+
+    Preconditions: `assignment` is `by`'s open hold on a waiting doc-QA item; the answer is
+    not empty, the example is not emptied when the item had one, each at most 100,000
+    characters, and something changed. The example runs outside any transaction.
+    `run(program) -> sandbox.Result` may be given by tests."""
+    from sandbox import Program
+
+    from curation.models import DocQAItem
+    from curation.review import QA
+
+    if assignment.queue != QA:
+        raise ReviewRefused("Only doc-QA items are edited this way.")
+    answer = _edited_text(answer, "answer")
+    if assignment.reviewer_id != by.pk:
+        raise ReviewRefused("This item is held by another reviewer.")
+    item = DocQAItem.objects.select_related("language", "example_execution").get(pk=assignment.item_id)
+    example_code = _edited_text(example_code, "example program", required=bool(item.example_code.strip()))
+    if (answer, example_code) == (item.answer, item.example_code):
+        raise ReviewRefused("The edit changes nothing: change the answer or the example first.")
+    runs = {}
+    if example_code.strip():
+        if example_code == item.example_code and item.example_execution is not None:
+            runs["edited_execution"] = item.example_execution
+        else:
+            program = Program(example_code)
+            runs["edited_execution"] = (_sandbox_run(item.language, run)(program), program)
+    return _keep_revision(assignment, by=by, runs=runs, edited_code=example_code, edited_answer=answer)
 
 
 def do_discard_edit(assignment, *, by):
@@ -488,13 +620,16 @@ def do_discard_edit(assignment, *, by):
 def do_swap_pair(assignment, *, by):
     """Swap a DPO pair's chosen and rejected programs (and their executions); audited.
 
-    Preconditions: `assignment` is `by`'s open hold on a waiting pair."""
+    Preconditions: `assignment` is `by`'s open hold on a waiting pair, with no pending edit
+    (the edit was made of the sides as they were)."""
     from curation.models import PreferencePair, Review
 
     if assignment.queue != "pairs":
         raise ReviewRefused("Only DPO pairs can be swapped.")
     with transaction.atomic():
-        _qk, locked, _held = _lock_held(assignment, by)
+        _qk, locked, held = _lock_held(assignment, by)
+        if held.edit_id:
+            raise ReviewRefused("Discard your edit before swapping (or swap the programs in the edit).")
         pair = PreferencePair.objects.get(pk=locked.pk)
         pair.chosen, pair.rejected = pair.rejected, pair.chosen
         pair.chosen_execution_id, pair.rejected_execution_id = pair.rejected_execution_id, pair.chosen_execution_id
@@ -599,7 +734,8 @@ def do_configure_queue(language, kind: str, *, by, overlap: int, order: str, lea
     """Set how a queue hands items out. Lowering the overlap settles at once the items that
     already have enough decisions, so none is left waiting for a reviewer it no longer needs.
 
-    Preconditions: `by` is an admin; 1 ≤ overlap ≤ 10; at least one reject reason."""
+    Preconditions: `by` is an admin; 1 ≤ overlap ≤ 10; at least one reject reason; an order
+    by score only for a queue of samples (pairs and doc-QA items have no score)."""
     from curation.models import Assignment, ReviewQueue, ReviewStatus
     from curation.review import queue_kind, resolution
     from curation.roles import ADMIN, has_role
@@ -612,6 +748,8 @@ def do_configure_queue(language, kind: str, *, by, overlap: int, order: str, lea
     if not reasons:
         raise ReviewRefused("Give at least one reason to reject.")
     qk = queue_kind(kind)
+    if order not in ReviewQueue.Order.values or (not qk.is_sample and order != ReviewQueue.Order.OLDEST):
+        raise ReviewRefused(f"{qk.label} are handed out oldest first: they carry no score to order by.")
     with transaction.atomic():
         queue, _ = ReviewQueue.objects.update_or_create(
             language=language, kind=kind, defaults=dict(overlap=overlap, order=order, lease_minutes=lease_minutes,
@@ -662,29 +800,40 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
     if generators:
         samples = samples.filter(generator__in=generators)
     # An accepted edit is kept beside the original; the dataset takes the edited revision.
-    from curation.models import Review
-
-    edited = dict(Review.objects.filter(sample__in=samples, decision=Review.Decision.ACCEPT)
-                  .exclude(edited_code="").order_by("sample_id", "created_at").values_list("sample_id", "edited_code"))
+    edited = _accepted_revisions("sample", samples)
     items: list[Item] = []
     refs: dict[str, tuple[str, int]] = {}
     for s in samples.iterator(chunk_size=2000):
         meta = s.metadata or {}
         tests = s.task.tests if s.task_id else meta.get("tests")
         entry = s.task.entry_point if s.task_id else meta.get("entry_point")
-        items.append(Item(f"sample:{s.pk}", s.kind, s.content_hash, prompt=s.prompt, code=edited.get(s.pk, s.code),
+        revision = edited.get(s.pk)
+        items.append(Item(f"sample:{s.pk}", s.kind, s.content_hash, prompt=s.prompt,
+                          code=revision.edited_code if revision else s.code,
                           answer=meta.get("explanation", ""), tests=tests, entry_point=entry, generator=s.generator,
-                          verdict=s.verdict, licence=s.licence, model=s.model, files=meta.get("files")))
+                          verdict=s.verdict, licence=s.licence, model=s.model, files=meta.get("files"),
+                          edited=revision is not None))
         refs[f"sample:{s.pk}"] = ("sample", s.pk)
     if include_pairs and (not kinds or "dpo" in kinds):
-        for p in PreferencePair.objects.filter(language=language, status=ReviewStatus.ACCEPTED).iterator(chunk_size=2000):
-            items.append(Item(f"pair:{p.pk}", "dpo", p.content_hash, prompt=p.prompt, code=p.chosen, rejected=p.rejected,
-                              generator=p.generator, verdict="ok", licence=p.licence, model=p.model))
+        pairs = PreferencePair.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
+        edited = _accepted_revisions("pair", pairs)
+        for p in pairs.iterator(chunk_size=2000):
+            revision = edited.get(p.pk)
+            items.append(Item(f"pair:{p.pk}", "dpo", p.content_hash, prompt=p.prompt,
+                              code=revision.edited_code if revision else p.chosen,
+                              rejected=revision.edited_rejected if revision else p.rejected,
+                              generator=p.generator, verdict="ok", licence=p.licence, model=p.model,
+                              edited=revision is not None))
             refs[f"pair:{p.pk}"] = ("pair", p.pk)
     if include_docqa and (not kinds or "docqa" in kinds):
-        for q in DocQAItem.objects.filter(language=language, status=ReviewStatus.ACCEPTED).iterator(chunk_size=2000):
-            items.append(Item(f"docqa:{q.pk}", "docqa", q.content_hash, prompt=q.question, code=q.example_code,
-                              answer=q.answer, generator=q.generator, licence=q.licence, model=q.model))
+        docqa = DocQAItem.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
+        edited = _accepted_revisions("docqa", docqa)
+        for q in docqa.iterator(chunk_size=2000):
+            revision = edited.get(q.pk)
+            items.append(Item(f"docqa:{q.pk}", "docqa", q.content_hash, prompt=q.question,
+                              code=revision.edited_code if revision else q.example_code,
+                              answer=revision.edited_answer if revision else q.answer,
+                              generator=q.generator, licence=q.licence, model=q.model, edited=revision is not None))
             refs[f"docqa:{q.pk}"] = ("docqa", q.pk)
     if not items:
         raise ValueError(f"no accepted {language.name} items match this filter; review some first")
@@ -722,6 +871,35 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
             shutil.rmtree(folder, ignore_errors=True)
             raise
     return dataset
+
+
+def _accepted_revisions(field: str, items) -> dict:
+    """{item id: the accept Review whose edit is the item's accepted revision} for the items
+    of `items` (a queryset) accepted as an edit: the newest accept carrying an edit that
+    its reviewer did not take back. After an accept, its reviewer only reaches the item
+    again through undo, so any later UNDO row of theirs on the item (the undo itself, or a
+    discarded edit) means that accept no longer stands. Only edited accepts and the undos
+    on their items are read: a few rows, however many items were accepted."""
+    from curation.models import Review
+
+    column = f"{field}_id"
+    edits = list(Review.objects.filter(**{f"{field}__in": items.values("pk")}, decision=Review.Decision.ACCEPT)
+                 .exclude(edited_code="", edited_answer="")
+                 .only(column, "reviewer_id", "created_at", "edited_code", "edited_rejected", "edited_answer")
+                 .order_by("created_at", "pk"))
+    if not edits:
+        return {}
+    undone: dict[tuple[int, int], list] = {}
+    for item_id, reviewer_id, at in Review.objects.filter(
+            **{f"{column}__in": {getattr(e, column) for e in edits}}, decision=Review.Decision.UNDO) \
+            .values_list(column, "reviewer_id", "created_at"):
+        undone.setdefault((item_id, reviewer_id), []).append(at)
+    revisions = {}
+    for edit in edits:  # oldest first: the newest standing one wins
+        item_id = getattr(edit, column)
+        if not any(at > edit.created_at for at in undone.get((item_id, edit.reviewer_id), ())):
+            revisions[item_id] = edit
+    return revisions
 
 
 def do_accept_by_rule(language: Language, *, by, rule: str = "passed in the sandbox"):

@@ -39,6 +39,7 @@ class Item:
     licence: str = ""
     model: str = ""
     files: dict | None = None
+    edited: bool = False  # the reviewer's accepted revision, not the item as generated
 
 
 @dataclass
@@ -119,6 +120,7 @@ def freeze(items: list[Item], *, language: str, mix: dict[str, float] | None = N
         "by_generator": dict(Counter(i.generator for i in kept)),
         "by_verdict": dict(Counter(i.verdict or "n/a" for i in kept)),
         "by_split": dict(Counter(splits.values())),
+        "edited_by_reviewers": sum(1 for i in kept if i.edited),
         "licences": dict(Counter(i.licence or "unknown" for i in kept)),
         "models": dict(Counter(i.model for i in kept if i.model)),
         "tokens": sum(len(TOKEN.findall(i.prompt + "\n" + i.code + "\n" + i.answer + "\n" + i.rejected)) for i in kept),

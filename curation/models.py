@@ -373,6 +373,16 @@ class Review(models.Model):
     edited_code = models.TextField(blank=True, help_text="The edited revision, kept beside the original")
     edited_execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                          db_index=False)
+    # A DPO pair's revision is both programs (edited_code is the chosen one); a doc-QA item's
+    # is its example program (edited_code) and its answer. Database defaults, so the raw
+    # INSERTs of the hot decision path and of bulk actions need not name these columns; no
+    # database constraint on the execution, so a bulk action's 100,000 rows do not each
+    # queue one more foreign-key check (Django still applies SET_NULL).
+    edited_rejected = models.TextField(blank=True, default="", db_default="",
+                                       help_text="A DPO pair's edited rejected program")
+    edited_rejected_execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL,
+                                                  related_name="+", db_index=False, db_constraint=False)
+    edited_answer = models.TextField(blank=True, default="", db_default="", help_text="A doc-QA item's edited answer")
     comment = models.TextField(blank=True)
     seconds_spent = models.FloatField(default=0.0)
     bulk = models.BooleanField(default=False, help_text="Part of a bulk action over a filter")
@@ -399,6 +409,8 @@ class Review(models.Model):
             models.Index(fields=["docqa"], condition=Q(docqa__isnull=False), name="review_docqa"),
             models.Index(fields=["edited_execution"], condition=Q(edited_execution__isnull=False),
                          name="review_edited_execution"),
+            models.Index(fields=["edited_rejected_execution"], condition=Q(edited_rejected_execution__isnull=False),
+                         name="review_edited_rejected_run"),
             models.Index(fields=["bulk_action"], condition=Q(bulk_action__isnull=False), name="review_bulk_action"),
         ]
 

@@ -474,6 +474,40 @@ def edit_is_acceptable(original_verdict: str, edited: Execution | None) -> bool:
     return edited.verdict == Execution.Verdict.OK or (bool(original_verdict) and edited.verdict == original_verdict)
 
 
+EDIT_MUST_RUN = ("The edited program must run cleanly (or fail as the original did) before it can be accepted: "
+                 "fix it and run it again, or discard the edit.")
+
+
+def revision_problem(qk: QueueKind, edit: Review, *, original_verdict: str = "",
+                     known_anchors=frozenset()) -> str:
+    """Why a reviewer's edited revision cannot be accepted yet; "" when it can.
+
+    A sample's program must run cleanly or fail as the original did (`edit_is_acceptable`).
+    A DPO pair's chosen program must pass the pair's tests and its rejected program must
+    still fail them (a sandbox error says nothing about the program). A doc-QA item's
+    example, when it has one, must run cleanly, and its answer must cite at least one
+    section, each of them one of `known_anchors` (the language's, as the caller read them)."""
+    if qk.is_sample:
+        return "" if edit_is_acceptable(original_verdict, edit.edited_execution) else EDIT_MUST_RUN
+    if qk.key == PAIRS:
+        chosen, rejected = edit.edited_execution, edit.edited_rejected_execution
+        if chosen is None or chosen.verdict != Execution.Verdict.OK:
+            return "The edited chosen program must pass the pair's tests before it can be accepted."
+        if rejected is None or rejected.verdict in (Execution.Verdict.OK, Execution.Verdict.SANDBOX_ERROR):
+            return "The edited rejected program must still fail the pair's tests before it can be accepted."
+        return ""
+    if edit.edited_code.strip() and (edit.edited_execution is None
+                                     or edit.edited_execution.verdict != Execution.Verdict.OK):
+        return "The edited example must run cleanly before it can be accepted."
+    cited = cited_anchors(edit.edited_answer)
+    if not cited:
+        return "The edited answer must cite a section of the docs (like §3.2)."
+    missing = [anchor for anchor in cited if anchor not in known_anchors]
+    if missing:
+        return f"The edited answer cites {', '.join(missing)}, which the docs do not have."
+    return ""
+
+
 # ---------------------------------------------------------------- reads for pages
 
 @dataclass(frozen=True)
@@ -587,6 +621,11 @@ CITATION = re.compile(r"§\d+(?:\.\d+)*")
 def anchor_id(anchor: str) -> str:
     """A DOM id for a doc anchor: §3.2 → cite-3-2."""
     return "cite-" + anchor.lstrip("§").replace(".", "-")
+
+
+def cited_anchors(text: str) -> list[str]:
+    """The sections a text cites (§x.y), each once, in order."""
+    return list(dict.fromkeys(CITATION.findall(text or "")))
 
 
 def split_citations(text: str) -> list[tuple[str, str | None]]:

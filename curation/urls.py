@@ -24,6 +24,6 @@ urlpatterns = [
     path("review/<slug:slug>/<str:kind>/settings/", views.queue_settings, name="curation-configure-queue"),
     path("review/<slug:slug>/<str:kind>/undo/", views.review_undo, name="curation-undo-review"),
     path("review/<slug:slug>/<str:kind>/<int:pk>/decide/", views.review_decide, name="curation-decide-item"),
-    path("review/<slug:slug>/<str:kind>/<int:pk>/edit/", views.review_edit, name="curation-edit-sample"),
+    path("review/<slug:slug>/<str:kind>/<int:pk>/edit/", views.review_edit, name="curation-edit-item"),
     path("review/<slug:slug>/<str:kind>/<int:pk>/adjudicate/", views.adjudicate, name="curation-adjudicate-item"),
 ]

@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Avg, Count, Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +25,8 @@ from django.views.decorators.http import require_POST
 
 from curation import review as rv
 from curation.actions import (ReviewRefused, do_adjudicate, do_bulk_review, do_configure_queue, do_discard_edit,
-                              do_edit_sample, do_record_review, do_swap_pair, do_undo_review)
+                              do_edit_docqa, do_edit_pair, do_edit_sample, do_record_review, do_swap_pair,
+                              do_undo_review)
 from curation.agreement import interpret, queue_agreement
 from curation.jobs import request_cancel
 from curation.models import (Assignment, BulkAction, DocQAItem, Execution, Job, Language, Review, ReviewQueue,
@@ -217,6 +219,13 @@ class QueueSettingsForm(forms.Form):
                                        help_text="An item nobody decided returns to the pool after this")
     reject_reasons = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), help_text="One per line; keys 1–9 pick")
 
+    def __init__(self, *args, queue: rv.QueueKind, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only samples carry a score (perplexity / uncertainty); pairs and doc-QA items are
+        # handed out oldest first whatever the setting says, so it is not offered there.
+        if not queue.is_sample:
+            self.fields["order"].choices = [(ReviewQueue.Order.OLDEST, ReviewQueue.Order.OLDEST.label)]
+
 
 class AdjudicateForm(forms.Form):
     decision = forms.ChoiceField(choices=[("accept", "accept"), ("reject", "reject")])
@@ -306,7 +315,7 @@ def queue_settings(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     qk = _get_queue_kind(kind)
     config = rv.queue_config(language, kind)
     if request.method == "POST":
-        form = QueueSettingsForm(request.POST)
+        form = QueueSettingsForm(request.POST, queue=qk)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -318,7 +327,7 @@ def queue_settings(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
             else:
                 return redirect("curation-list-queues")
     else:
-        form = QueueSettingsForm(initial={"overlap": config.overlap, "order": config.order,
+        form = QueueSettingsForm(queue=qk, initial={"overlap": config.overlap, "order": config.order,
                                           "lease_minutes": config.lease_minutes,
                                           "reject_reasons": "\n".join(config.reject_reasons)})
     return render(request, "curation/queue_settings.html", {"language": language, "queue": qk, "form": form})
@@ -340,8 +349,7 @@ def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, co
         context["item"] = item
         # Reversed once here: the fragment uses each several times, after every decision.
         context["decide_url"] = reverse("curation-decide-item", args=[language.slug, qk.key, item.pk])
-        context["edit_url"] = reverse("curation-edit-sample", args=[language.slug, qk.key, item.pk]) \
-            if qk.is_sample else ""
+        context["edit_url"] = reverse("curation-edit-item", args=[language.slug, qk.key, item.pk])
         context["swap_url"] = reverse("curation-swap-pair", args=[language.slug, item.pk]) \
             if qk.key == rv.PAIRS else ""
         # Only the reviewer's own history: with several reviewers per item, seeing a
@@ -349,12 +357,13 @@ def _render_focus(request: HttpRequest, language: Language, qk: rv.QueueKind, co
         context["history"] = [] if getattr(assignment, "fresh", False) else (
             Review.objects.filter(**{qk.field: item}, reviewer=request.user).select_related("reviewer")
             .order_by("-created_at")[:12])
+        edit = assignment.edit if assignment.edit_id else None
         if qk.is_sample:
             context.update(_sample_context(item, assignment))
         elif qk.key == rv.PAIRS:
-            context["diff"] = rv.side_by_side(item.chosen, item.rejected)
+            context.update(_pair_context(qk, item, edit))
         else:
-            context.update(_docqa_context(language, item))
+            context.update(_docqa_context(language, item, edit))
     if request.htmx:
         return render(request, "curation/_focus.html", context, status=status)
     context["guidelines_html"] = _guidelines_html(language)
@@ -405,15 +414,34 @@ def _sample_context(sample: Sample, assignment: Assignment | None) -> dict:
     return context
 
 
-def _docqa_context(language: Language, item: DocQAItem) -> dict:
+def _pair_context(qk: rv.QueueKind, pair, edit: Review | None) -> dict:
+    context = {"diff": rv.side_by_side(pair.chosen, pair.rejected), "edit": edit}
+    if edit is not None:
+        context.update(edit_chosen_diff=rv.side_by_side(pair.chosen, edit.edited_code),
+                       edit_rejected_diff=rv.side_by_side(pair.rejected, edit.edited_rejected),
+                       edit_problem=rv.revision_problem(qk, edit))
+    return context
+
+
+def _docqa_context(language: Language, item: DocQAItem, edit: Review | None = None) -> dict:
     cited = [a for a in (item.cited_anchors or []) if isinstance(a, str)]
-    found = {s.anchor: s for s in language.sections.filter(anchor__in=cited)}
-    return {"answer_pieces": [(text, rv.anchor_id(anchor) if anchor in found else None)
-                              for text, anchor in rv.split_citations(item.answer)],
-            "question_pieces": [(text, rv.anchor_id(anchor) if anchor in found else None)
-                                for text, anchor in rv.split_citations(item.question)],
-            "sections": [(found[a], rv.anchor_id(a)) for a in cited if a in found],
-            "missing_anchors": [a for a in cited if a not in found]}
+    edit_cited = rv.cited_anchors(edit.edited_answer) if edit is not None else []
+    # The sections the item cites, then those only the reviewer's edit cites: one query.
+    found = {s.anchor: s for s in language.sections.filter(anchor__in=[*cited, *edit_cited])}
+    shown = list(dict.fromkeys([*cited, *edit_cited]))
+
+    def pieces(text: str) -> list:
+        return [(piece, rv.anchor_id(anchor) if anchor in found else None)
+                for piece, anchor in rv.split_citations(text)]
+
+    context = {"answer_pieces": pieces(item.answer), "question_pieces": pieces(item.question),
+               "sections": [(found[a], rv.anchor_id(a)) for a in shown if a in found],
+               "missing_anchors": [a for a in cited if a not in found], "edit": edit}
+    if edit is not None:
+        context.update(edit_answer_pieces=pieces(edit.edited_answer),
+                       edit_diff=rv.side_by_side(item.example_code, edit.edited_code),
+                       edit_problem=rv.revision_problem(rv.QUEUE_KINDS[rv.QA], edit, known_anchors=set(found)))
+    return context
 
 
 @login_required
@@ -482,20 +510,30 @@ def review_undo(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 @require_POST
 @login_required
 def review_edit(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpResponse:
-    """Run an edited program in the sandbox and keep it as a revision (or discard the edit)."""
+    """Keep an edit of the held item as a revision beside the original (or discard the edit):
+    a sample's program, a DPO pair's chosen and rejected programs, a doc-QA item's answer and
+    example. Every changed program is re-run in the sandbox first."""
     desk = _open_desk(request, slug, kind, item_id=pk)
     language, config, qk = desk.language, desk.config, rv.QUEUE_KINDS[kind]
-    if not qk.is_sample:
-        raise Http404("Only samples' programs are edited here.")
     notice = error = ""
     try:
         assignment = _get_assignment_for_user(request, language, qk, pk, config, desk.held)
         if request.POST.get("discard"):
             do_discard_edit(assignment, by=request.user)
             notice = "Edit discarded."
-        else:
+        elif qk.is_sample:
             review = do_edit_sample(assignment, request.POST.get("code", ""), by=request.user)
             notice = f"Edit ran: {review.edited_execution.get_verdict_display()}."
+        elif qk.key == rv.PAIRS:
+            review = do_edit_pair(assignment, chosen=request.POST.get("chosen", ""),
+                                  rejected=request.POST.get("rejected", ""), by=request.user)
+            notice = (f"Edit ran: chosen {review.edited_execution.get_verdict_display()}, "
+                      f"rejected {review.edited_rejected_execution.get_verdict_display()}.")
+        else:
+            review = do_edit_docqa(assignment, answer=request.POST.get("answer", ""),
+                                   example_code=request.POST.get("code", ""), by=request.user)
+            notice = (f"Edit kept; the example ran: {review.edited_execution.get_verdict_display()}."
+                      if review.edited_execution else "Edit kept.")
     except ReviewRefused as exc:
         error = str(exc)
     if not request.htmx:
@@ -561,8 +599,9 @@ def adjudicate(request: HttpRequest, slug: str, kind: str, pk: int) -> HttpRespo
 
 @role_required(PM)
 def agreement(request: HttpRequest, slug: str) -> HttpResponse:
-    """Agreement per queue (Fleiss' kappa over items several reviewers decided) and per
-    reviewer (Cohen's kappa against each colleague on shared items, weighted)."""
+    """Agreement per queue (Fleiss' kappa over items several reviewers decided), per reviewer
+    in each queue and per reviewer over all queues pooled (Cohen's kappa against each
+    colleague on shared items, weighted)."""
     language = _get_language_for_user(request, slug)
     rows = list(Assignment.objects.filter(language=language, state=Assignment.State.DONE)
                 .values_list("queue", "sample_id", "pair_id", "docqa_id", "reviewer__username", "decision"))
@@ -581,9 +620,11 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
             skipped=Count("id", filter=Q(state=Assignment.State.SKIPPED)),
             seconds=Avg("review__seconds_spent"))}
     reviewers = [(r, effort.get(r.reviewer, {}), interpret(r.kappa)) for r in overall.reviewers]
+    # A reviewer can agree well on samples and poorly on pairs: the pooled figure hides it.
+    queue_reviewers = [(qk, r, interpret(r.kappa)) for qk, figures, _word in queues for r in figures.reviewers]
     return render(request, "curation/agreement.html", {"language": language, "queues": queues, "overall": overall,
                                                        "overall_word": interpret(overall.fleiss),
-                                                       "reviewers": reviewers})
+                                                       "reviewers": reviewers, "queue_reviewers": queue_reviewers})
 
 
 # ---------------------------------------------------------------- browse and bulk
@@ -647,7 +688,7 @@ def browse(request: HttpRequest, slug: str) -> HttpResponse:
                "has_older": has_older and bool(page), "has_newer": has_newer and bool(page),
                "first_id": page[0].pk if page else None, "last_id": page[-1].pk if page else None,
                "query": query, "querystring": _querystring(query), "generators": _distinct_generators(language),
-               "error_types": _error_types(language), "may_bulk": can_review(request.user)}
+               "error_types": _error_types(language), "may_bulk": has_role(request.user, ADMIN)}
     template = "curation/_browse_results.html" if request.htmx and not request.htmx.boosted else "curation/browse.html"
     return render(request, template, context)
 
@@ -656,31 +697,48 @@ def _querystring(query: dict) -> str:
     return urlencode(query)
 
 
-@login_required
+def _waiting_count(qs) -> int:
+    """Exact: the bulk pages confirm a number, and applying checks it is still that number."""
+    return qs.filter(status=ReviewStatus.PENDING).count()
+
+
+@role_required(ADMIN)
 def bulk_review(request: HttpRequest, slug: str) -> HttpResponse:
     """Accept or reject the whole filtered set (not just a page): GET shows what will
-    change and asks to confirm; POST applies it set-based and records it."""
-    language = _get_language_for_review(request, slug)
+    change and asks to confirm; POST counts the set again and applies it set-based and
+    records it only when that count is the one the confirmation showed — otherwise the set
+    changed meanwhile (new samples, colleagues' decisions) and the confirmation is shown
+    again with the new count. Admins only: one click decides up to hundreds of thousands
+    of items."""
+    language = _get_language_for_user(request, slug)
     source = request.POST if request.method == "POST" else request.GET
     form = BrowseForm(source, reviewers=_browse_reviewers(language))
     filters = form.filters()
     qs = rv.browse_queryset(language, _browse_filters(filters))
     reasons = rv.queue_config(language, filters.get("kind") or "syntax").reject_reasons
+    waiting = None
     if request.method == "POST":
         bulk_form = BulkForm(request.POST)
         if bulk_form.is_valid():
             data = bulk_form.cleaned_data
-            try:
-                bulk = do_bulk_review(language, qs, data["decision"], by=request.user, reason=data["reason"],
-                                      filters=filters, matched=data["matched"])
-            except ReviewRefused as exc:
-                bulk_form.add_error("reason", str(exc))
+            waiting = _waiting_count(qs)
+            if waiting != data["matched"]:
+                bulk_form.add_error(None, f"The filter now matches {waiting:,} sample{pluralize(waiting)} awaiting "
+                                          f"review, not the {data['matched']:,} you confirmed: nothing was changed. "
+                                          "Check the new count and confirm again.")
             else:
-                return render(request, "curation/bulk_done.html", {"language": language, "bulk": bulk,
-                                                                   "querystring": _querystring(filters)})
+                try:
+                    bulk = do_bulk_review(language, qs, data["decision"], by=request.user, reason=data["reason"],
+                                          filters=filters, matched=data["matched"])
+                except ReviewRefused as exc:
+                    bulk_form.add_error("reason", str(exc))
+                else:
+                    return render(request, "curation/bulk_done.html", {"language": language, "bulk": bulk,
+                                                                       "querystring": _querystring(filters)})
     else:
         bulk_form = BulkForm(initial={"decision": request.GET.get("decision", "accept")})
-    waiting = qs.filter(status=ReviewStatus.PENDING).count()  # exact: this page is a confirmation
+    if waiting is None:
+        waiting = _waiting_count(qs)
     return render(request, "curation/bulk.html", {
         "language": language, "filters": filters, "hidden": {k: v for k, v in filters.items()},
         "waiting": waiting, "bulk_form": bulk_form, "reasons": reasons,

@@ -71,7 +71,8 @@ EXPECT: dict[str, Expect] = {
     # curation: review
     "curation-list-queues": Expect(get=ALL_200, post=ALL_200),
     "curation-browse-samples": Expect(get=ALL_200, post=ALL_200, kwargs=_slug),
-    "curation-bulk-review": Expect(get=REVIEWERS, post=REVIEWERS, kwargs=_slug),
+    # Bulk decisions over a whole filter (100,000s of items) are an admin's.
+    "curation-bulk-review": Expect(get=ADMIN_ONLY, post=ADMIN_ONLY, kwargs=_slug),
     "curation-view-sample": Expect(get=ALL_200, post=ALL_200,
                                    kwargs=lambda o: {"slug": o.language.slug, "pk": o.sample.pk}),
     "curation-list-disputes": Expect(get=ADMIN_ONLY, post=ADMIN_ONLY, kwargs=_slug),
@@ -85,7 +86,7 @@ EXPECT: dict[str, Expect] = {
     # An empty decision is refused by the form (400) once the gate let the user through.
     "curation-decide-item": Expect(get=NOT_ALLOWED, post=(400, 403, 400), kwargs=_item),
     # "discard" keeps the sandbox out of a permission test.
-    "curation-edit-sample": Expect(get=NOT_ALLOWED, post=(302, 403, 302), kwargs=_item, data={"discard": "1"}),
+    "curation-edit-item": Expect(get=NOT_ALLOWED, post=(302, 403, 302), kwargs=_item, data={"discard": "1"}),
     "curation-adjudicate-item": Expect(get=NOT_ALLOWED, post=(403, 403, 400), kwargs=_item),
     # synthesis
     "synthesis-start-job": Expect(get=ADMIN_ONLY, post=ADMIN_ONLY, kwargs=_slug),

@@ -3,6 +3,8 @@
 
    a accept · r reject (then 1–9 picks a reason, Enter rejects, Esc closes) · e edit
    (Ctrl+Enter runs, Esc closes) · s skip · u undo · x swap a DPO pair · 1–5 rating · ? help
+   Enter accepts and Backspace opens the reject panel, as in Argilla's focus view ("Enter
+   submits, Backspace discards"), when no panel is open and no field or button has focus.
 
    Every key clicks a real button of the server-rendered forms, so mouse, keyboard and
    no-JavaScript all take the same path; htmx swaps the next item into #focus. */
@@ -25,6 +27,13 @@
     if (el && !el.disabled) { el.click(); return true; }
     return false;
   }
+
+  // A focused button, link or summary answers Enter itself; the Argilla keys stay out of its way.
+  function isControl(el) {
+    return !!(el && el.closest && el.closest("button, a[href], summary"));
+  }
+
+  function anyPanelOpen() { return !!(root() && root().querySelector("details[data-panel][open]")); }
 
   function panel(name) { return root() && root().querySelector("details[data-panel='" + name + "']"); }
 
@@ -100,6 +109,12 @@
     if (reject && reject.open) {
       if (/^[1-9]$/.test(e.key)) { e.preventDefault(); pickReason(parseInt(e.key, 10)); return; }
       if (e.key === "Enter") { e.preventDefault(); click("[data-submit-reject]"); return; }
+    }
+    if ((e.key === "Enter" || e.key === "Backspace") && !anyPanelOpen() && !isControl(e.target)) {
+      // A reject needs a reason: Backspace opens the picker rather than rejecting outright.
+      var done = e.key === "Enter" ? click("[data-key='a']") : openPanel("reject");
+      if (done) { e.preventDefault(); }
+      return;
     }
     var handled = true;
     switch (e.key) {

@@ -102,3 +102,56 @@ def test_an_accepted_edit_is_what_the_dataset_exports(lua, tmp_path, settings, r
     assert json.loads(rows.splitlines()[0]) == {"text": "print(1)"}
     assert Sample.objects.get(pk=sample.pk).code == "print(2)"  # the original stays beside it
     assert dataset.card["items"] == 1
+
+
+@pytest.mark.django_db
+def test_an_accepted_pair_edit_is_what_the_dataset_exports(lua, tmp_path, settings, reviewer):
+    from curation.models import Review
+
+    settings.DATA_DIR = tmp_path
+    pair = PreferencePair.objects.create(language=lua, prompt="Add.", chosen="return a + b", rejected="return a .. b",
+                                         generator="t", content_hash="pe", status=ReviewStatus.ACCEPTED)
+    Review.objects.create(pair=pair, reviewer=reviewer, decision=Review.Decision.ACCEPT, edited_code="return b + a",
+                          edited_rejected="return a - b")
+    dataset = do_freeze_dataset(lua, "main", dev_percent=0)
+    row = json.loads((tmp_path / "datasets" / "lua" / "main-v1" / "dpo" / "train.jsonl").read_text().splitlines()[0])
+    assert "return b + a" in row["chosen"] and "return a - b" in row["rejected"]
+    assert dataset.card["edited_by_reviewers"] == 1
+    pair.refresh_from_db()
+    assert (pair.chosen, pair.rejected) == ("return a + b", "return a .. b")
+
+
+@pytest.mark.django_db
+def test_an_accepted_docqa_edit_is_what_the_dataset_exports(lua, tmp_path, settings, reviewer):
+    from curation.models import DocQAItem, Review
+
+    settings.DATA_DIR = tmp_path
+    item = DocQAItem.objects.create(language=lua, question="What is #?", answer="Length (§3.1).",
+                                    example_code="print(#'a')", generator="t", content_hash="qe",
+                                    status=ReviewStatus.ACCEPTED)
+    Review.objects.create(docqa=item, reviewer=reviewer, decision=Review.Decision.ACCEPT,
+                          edited_answer="The length operator (§3.1).", edited_code="print(#'abc')")
+    do_freeze_dataset(lua, "main", dev_percent=0)
+    row = json.loads((tmp_path / "datasets" / "lua" / "main-v1" / "sft" / "train.jsonl").read_text().splitlines()[0])
+    answer = row["messages"][1]["content"]
+    assert answer.startswith("The length operator (§3.1).") and "print(#'abc')" in answer
+
+
+@pytest.mark.django_db
+def test_an_accepted_edit_its_reviewer_undid_is_not_exported(lua, tmp_path, settings, reviewer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from curation.models import Review
+
+    settings.DATA_DIR = tmp_path
+    sample = Sample.objects.create(language=lua, kind="syntax", prompt="Print one.", code="print(1)", generator="t",
+                                   content_hash="u1", status=ReviewStatus.ACCEPTED)
+    start = timezone.now() - dt.timedelta(minutes=5)
+    for minutes, decision, edited in ((0, "accept", "print(2)"), (1, "undo", ""), (2, "accept", "")):
+        review = Review.objects.create(sample=sample, reviewer=reviewer, decision=decision, edited_code=edited)
+        Review.objects.filter(pk=review.pk).update(created_at=start + dt.timedelta(minutes=minutes))
+    do_freeze_dataset(lua, "main", dev_percent=0)
+    rows = (tmp_path / "datasets" / "lua" / "main-v1" / "cpt" / "train.jsonl").read_text()
+    assert json.loads(rows.splitlines()[0]) == {"text": "print(1)"}

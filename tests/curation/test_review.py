@@ -213,6 +213,28 @@ def test_score_order_hands_out_the_most_uncertain_first(client_for, member, lua,
     assert seen == [high.pk, low.pk, unscored.pk]
 
 
+@pytest.mark.parametrize("kind", ["pairs", "qa"])
+def test_pair_and_docqa_queues_offer_only_oldest_first(client_for, admin_user, lua, kind):
+    client = client_for(admin_user)
+    url = reverse("curation-configure-queue", args=["lua", kind])
+    html = client.get(url).content.decode()
+    assert 'value="oldest"' in html and 'value="score_high"' not in html and 'value="score_low"' not in html
+    samples_queue = reverse("curation-configure-queue", args=["lua", "syntax"])
+    assert 'value="score_high"' in client.get(samples_queue).content.decode()
+    response = client.post(url, {"overlap": 1, "order": "score_high", "lease_minutes": 30, "reject_reasons": "Wrong"})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not ReviewQueue.objects.exists()
+
+
+def test_configuring_a_score_order_for_pairs_is_refused(admin_user, lua):
+    from curation.actions import ReviewRefused, do_configure_queue
+
+    with pytest.raises(ReviewRefused, match="oldest first"):
+        do_configure_queue(lua, "pairs", by=admin_user, overlap=1, order="score_low", lease_minutes=30,
+                           reject_reasons=["Wrong"])
+    assert not ReviewQueue.objects.exists()
+
+
 # ---------------------------------------------------------------- edits, pairs, doc-QA
 
 @pytest.mark.slow
@@ -220,7 +242,7 @@ def test_an_edit_is_rerun_in_the_sandbox_and_accepted_as_a_revision(client_for, 
     sample, = make_samples(lua, 1, code="print(1 + nil)", verdict="runtime_error")
     client = client_for(member)
     client.get(next_url())
-    url = reverse("curation-edit-sample", args=["lua", "syntax", sample.pk])
+    url = reverse("curation-edit-item", args=["lua", "syntax", sample.pk])
     broken = client.post(url, {"code": "print(1 + {})"}, HTTP_HX_REQUEST="true").content.decode()
     assert "Edit ran: Runtime Error" in broken or "must run cleanly" in broken
     response = client.post(url, {"code": "print(1 + 41)"}, HTTP_HX_REQUEST="true")
@@ -252,7 +274,7 @@ def test_an_edit_that_breaks_a_passing_program_cannot_be_accepted(client_for, me
         do_record_review(held, "accept", by=member)
     html = client_for(member).get(next_url()).content.decode()
     assert "Your edit" in html and "before it can be accepted" in html and "Discard edit" in html
-    client_for(member).post(reverse("curation-edit-sample", args=["lua", "syntax", sample.pk]), {"discard": "1"},
+    client_for(member).post(reverse("curation-edit-item", args=["lua", "syntax", sample.pk]), {"discard": "1"},
                             HTTP_HX_REQUEST="true")
     held.refresh_from_db()
     do_record_review(held, "accept", by=member)  # the original, unedited
@@ -366,6 +388,30 @@ def test_agreement_page_shows_kappa_per_queue_and_per_reviewer(client_for, membe
     assert "0.467" in html and "moderate" in html
     assert "colleague" in html and "reviewer" in html
     assert client_for(member).get(reverse("curation-view-agreement", args=["lua"])).status_code == 403
+
+
+def test_agreement_page_shows_each_reviewers_kappa_per_queue_beside_the_pooled_one(client_for, member, lua, pm):
+    from curation.actions import do_record_review
+
+    colleague = make_reviewer("colleague", lua)
+    reason = ReviewQueue(language=lua, kind="syntax").reject_reasons[0]
+    votes = {"syntax": [("accept", "accept"), ("reject", "reject"), ("accept", "accept"), ("reject", "reject")],
+             "negative": [("accept", "reject"), ("reject", "accept"), ("accept", "accept"), ("reject", "reject")]}
+    for kind, pairs in votes.items():
+        ReviewQueue.objects.create(language=lua, kind=kind, overlap=2)
+        for sample, (mine, theirs) in zip(make_samples(lua, 4, kind=kind), pairs):
+            for user, vote in ((member, mine), (colleague, theirs)):
+                held = rv.next_item_for(user, lua, kind)
+                assert held.sample == sample
+                do_record_review(held, vote, by=user, reason=reason if vote == "reject" else "")
+    html = client_for(pm).get(reverse("curation-view-agreement", args=["lua"])).content.decode()
+    per_queue, pooled = html.split("Per reviewer, all queues pooled")
+    per_queue = per_queue.split("Per reviewer, per queue")[1]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(\w+)</td>.*?<td class=\"num\">([-\d.—]+)</td><td>", per_queue, re.S)
+    assert [(queue, who, kappa) for queue, who, kappa in rows] == [
+        ("Negative", "colleague", "0.000"), ("", "reviewer", "0.000"),
+        ("Syntax", "colleague", "1.000"), ("", "reviewer", "1.000")]
+    assert pooled.count("0.500") == 2  # both reviewers, all eight items together
 
 
 # ---------------------------------------------------------------- roles and safety
@@ -518,11 +564,11 @@ def test_browse_count_is_capped_and_pages_go_by_id(client_for, member, lua, monk
     assert listed(newer) == {s.pk for s in samples[10:]}
 
 
-def test_bulk_accept_applies_to_the_whole_filtered_set_and_is_audited(client_for, member, lua):
+def test_bulk_accept_applies_to_the_whole_filtered_set_and_is_audited(client_for, admin_user, lua):
     wanted = make_samples(lua, 70, generator="grammar-generate")  # more than a page of 50
     already = make_samples(lua, 1, generator="grammar-generate", status=ReviewStatus.REJECTED)[0]
     other = make_samples(lua, 5, generator="self-instruct")
-    client = client_for(member)
+    client = client_for(admin_user)
     url = reverse("curation-bulk-review", args=["lua"])
     confirm = client.get(url, {"generator": "grammar-generate", "decision": "accept"}).content.decode()
     assert "<strong>70</strong> matching samples await review" in confirm
@@ -535,27 +581,42 @@ def test_bulk_accept_applies_to_the_whole_filtered_set_and_is_audited(client_for
     assert not Sample.objects.filter(pk__in=[s.pk for s in other]).exclude(status=ReviewStatus.PENDING).exists()
     bulk = BulkAction.objects.get()
     assert (bulk.decided_by, bulk.decision, bulk.changed, bulk.filters) == (
-        member, "accept", 70, {"generator": "grammar-generate"})
-    assert Review.objects.filter(bulk=True, bulk_action=bulk, reviewer=member, decision="accept").count() == 70
+        admin_user, "accept", 70, {"generator": "grammar-generate"})
+    assert Review.objects.filter(bulk=True, bulk_action=bulk, reviewer=admin_user, decision="accept").count() == 70
 
 
-def test_a_reviewer_with_decisions_cannot_be_deleted_and_their_bulk_actions_stay_audited(client_for, member, lua):
+def test_bulk_changes_nothing_when_the_set_changed_since_the_confirmation(client_for, admin_user, lua):
+    make_samples(lua, 3, generator="grammar-generate")
+    client = client_for(admin_user)
+    url = reverse("curation-bulk-review", args=["lua"])
+    assert "<strong>3</strong> matching samples" in client.get(url, {"generator": "grammar-generate"}).content.decode()
+    make_samples(lua, 2, generator="grammar-generate")  # arrived while the admin read the page
+    response = client.post(url, {"generator": "grammar-generate", "decision": "accept", "matched": 3, "confirm": "on"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "now matches 5 samples awaiting review, not the 3" in html
+    assert "<strong>5</strong> matching samples" in html and 'name="matched" value="5"' in html
+    assert not BulkAction.objects.exists() and not Sample.objects.exclude(status=ReviewStatus.PENDING).exists()
+    client.post(url, {"generator": "grammar-generate", "decision": "accept", "matched": 5, "confirm": "on"})
+    assert BulkAction.objects.get().changed == 5
+
+
+def test_a_user_with_decisions_cannot_be_deleted_and_their_bulk_actions_stay_audited(client_for, admin_user, lua):
     # Review.reviewer and Review.bulk_action have no database constraint (bulk speed): the
     # ORM's on_delete must still keep the audit trail whole.
     from django.db.models import ProtectedError
 
     make_samples(lua, 3, generator="grammar-generate")
-    client_for(member).post(reverse("curation-bulk-review", args=["lua"]),
-                            {"generator": "grammar-generate", "decision": "accept", "matched": 3, "confirm": "on"})
+    client_for(admin_user).post(reverse("curation-bulk-review", args=["lua"]),
+                                {"generator": "grammar-generate", "decision": "accept", "matched": 3, "confirm": "on"})
     with pytest.raises(ProtectedError):
-        member.delete()
+        admin_user.delete()
     BulkAction.objects.get().delete()
-    assert Review.objects.filter(bulk=True, bulk_action=None, reviewer=member).count() == 3
+    assert Review.objects.filter(bulk=True, bulk_action=None, reviewer=admin_user).count() == 3
 
 
-def test_bulk_reject_needs_confirmation_and_a_reason(client_for, member, lua):
+def test_bulk_reject_needs_confirmation_and_a_reason(client_for, admin_user, lua):
     samples = make_samples(lua, 3)
-    client = client_for(member)
+    client = client_for(admin_user)
     url = reverse("curation-bulk-review", args=["lua"])
     client.post(url, {"decision": "reject", "matched": 3, "reason": "Does not run"})  # no confirmation
     client.post(url, {"decision": "reject", "matched": 3, "confirm": "on"})  # no reason
@@ -565,12 +626,21 @@ def test_bulk_reject_needs_confirmation_and_a_reason(client_for, member, lua):
     assert set(Review.objects.values_list("reason", flat=True)) == {"Does not run"}
 
 
-def test_pm_cannot_bulk(client_for, pm, lua):
+@pytest.mark.parametrize("role", ["pm", "reviewer"])
+def test_only_admins_bulk(client_for, member, pm, lua, role):
     make_samples(lua, 2)
-    response = client_for(pm).post(reverse("curation-bulk-review", args=["lua"]),
-                                   {"decision": "accept", "matched": 2, "confirm": "on"})
-    assert response.status_code == 403
+    client = client_for(pm if role == "pm" else member)
+    url = reverse("curation-bulk-review", args=["lua"])
+    assert client.get(url, {"decision": "accept"}).status_code == 403
+    assert client.post(url, {"decision": "accept", "matched": 2, "confirm": "on"}).status_code == 403
     assert not Sample.objects.exclude(status=ReviewStatus.PENDING).exists()
+
+
+def test_browse_shows_bulk_controls_to_admins_only(client_for, member, pm, admin_user, lua):
+    make_samples(lua, 2)
+    bulk_url = reverse("curation-bulk-review", args=["lua"])
+    for user, shown in ((member, False), (pm, False), (admin_user, True)):
+        assert (bulk_url in browse(client_for(user)).content.decode()) is shown, user.username
 
 
 # ---------------------------------------------------------------- queues, audit
