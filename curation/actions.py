@@ -800,7 +800,9 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
     if generators:
         samples = samples.filter(generator__in=generators)
     # An accepted edit is kept beside the original; the dataset takes the edited revision.
-    edited = _accepted_revisions("sample", samples)
+    from curation.revisions import accepted_revisions
+
+    edited = accepted_revisions("sample", samples)
     items: list[Item] = []
     refs: dict[str, tuple[str, int]] = {}
     for s in samples.iterator(chunk_size=2000):
@@ -816,7 +818,7 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
         refs[f"sample:{s.pk}"] = ("sample", s.pk)
     if include_pairs and (not kinds or "dpo" in kinds):
         pairs = PreferencePair.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
-        edited = _accepted_revisions("pair", pairs)
+        edited = accepted_revisions("pair", pairs)
         for p in pairs.iterator(chunk_size=2000):
             revision = edited.get(p.pk)
             items.append(Item(f"pair:{p.pk}", "dpo", p.content_hash, prompt=p.prompt,
@@ -827,7 +829,7 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
             refs[f"pair:{p.pk}"] = ("pair", p.pk)
     if include_docqa and (not kinds or "docqa" in kinds):
         docqa = DocQAItem.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
-        edited = _accepted_revisions("docqa", docqa)
+        edited = accepted_revisions("docqa", docqa)
         for q in docqa.iterator(chunk_size=2000):
             revision = edited.get(q.pk)
             items.append(Item(f"docqa:{q.pk}", "docqa", q.content_hash, prompt=q.question,
@@ -871,35 +873,6 @@ def do_freeze_dataset(language: Language, name: str, *, by=None, kinds: list[str
             shutil.rmtree(folder, ignore_errors=True)
             raise
     return dataset
-
-
-def _accepted_revisions(field: str, items) -> dict:
-    """{item id: the accept Review whose edit is the item's accepted revision} for the items
-    of `items` (a queryset) accepted as an edit: the newest accept carrying an edit that
-    its reviewer did not take back. After an accept, its reviewer only reaches the item
-    again through undo, so any later UNDO row of theirs on the item (the undo itself, or a
-    discarded edit) means that accept no longer stands. Only edited accepts and the undos
-    on their items are read: a few rows, however many items were accepted."""
-    from curation.models import Review
-
-    column = f"{field}_id"
-    edits = list(Review.objects.filter(**{f"{field}__in": items.values("pk")}, decision=Review.Decision.ACCEPT)
-                 .exclude(edited_code="", edited_answer="")
-                 .only(column, "reviewer_id", "created_at", "edited_code", "edited_rejected", "edited_answer")
-                 .order_by("created_at", "pk"))
-    if not edits:
-        return {}
-    undone: dict[tuple[int, int], list] = {}
-    for item_id, reviewer_id, at in Review.objects.filter(
-            **{f"{column}__in": {getattr(e, column) for e in edits}}, decision=Review.Decision.UNDO) \
-            .values_list(column, "reviewer_id", "created_at"):
-        undone.setdefault((item_id, reviewer_id), []).append(at)
-    revisions = {}
-    for edit in edits:  # oldest first: the newest standing one wins
-        item_id = getattr(edit, column)
-        if not any(at > edit.created_at for at in undone.get((item_id, edit.reviewer_id), ())):
-            revisions[item_id] = edit
-    return revisions
 
 
 def do_accept_by_rule(language: Language, *, by, rule: str = "passed in the sandbox"):

@@ -70,7 +70,7 @@ class DocQAItemAdmin(admin.ModelAdmin):
 class ReviewAdmin(admin.ModelAdmin):
     list_display = ("id", "reviewer", "decision", "reason", "seconds_spent", "created_at")
     list_filter = ("decision",)
-    raw_id_fields = ("sample", "pair", "docqa", "edited_execution")
+    raw_id_fields = ("sample", "pair", "docqa", "edited_execution", "edited_rejected_execution")
 
 
 @admin.register(models.Dataset)

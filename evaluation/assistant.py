@@ -306,6 +306,8 @@ def accepted_shots(language, *, limit: int = MAX_SHOTS_LOADED) -> list[Shot]:
     """The language's accepted samples that pair a task prompt with working code, newest first."""
     from curation.models import ReviewStatus, Sample
 
-    rows = (Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED, kind__in=SHOT_KINDS)
-            .exclude(prompt="").order_by("-id").values_list("id", "prompt", "code")[:limit])
-    return [Shot(f"sample:{pk}", prompt, code) for pk, prompt, code in rows]
+    from curation.revisions import accepted_sample_code
+
+    rows = list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED, kind__in=SHOT_KINDS)
+                .exclude(prompt="").order_by("-id").values_list("id", "prompt", "code")[:limit])
+    return [Shot(f"sample:{pk}", prompt, code) for pk, prompt, code in accepted_sample_code(rows)]

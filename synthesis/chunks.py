@@ -9,19 +9,25 @@ ACCEPTED_SEEDS = 2000  # enough variety for recombination without loading a mill
 
 
 def accepted_code(language: Language, limit: int = ACCEPTED_SEEDS) -> list[str]:
-    return list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
-                .order_by("-id").values_list("code", flat=True)[:limit])
+    """The newest accepted samples' code (a reviewer's accepted edit where there is one)."""
+    from curation.revisions import accepted_sample_code
+
+    rows = list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
+                .order_by("-id").values_list("id", "code")[:limit])
+    return [code for _, code in accepted_sample_code(rows)]
 
 
 def accepted_tests(language: Language, limit: int = ACCEPTED_SEEDS) -> dict[str, dict]:
     """The tests of the accepted samples accepted_code returns, where they have some: code ->
     {"tests", "entry_point"}, from the sample's metadata (every sample synthesis validated
     against tests carries them), else from its task when that is a train task."""
-    rows = (Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED).order_by("-id")
-            .values_list("code", "metadata__tests", "metadata__entry_point", "task__tests", "task__entry_point",
-                         "task__split")[:limit])
+    from curation.revisions import accepted_sample_code
+
+    rows = list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED).order_by("-id")
+                .values_list("id", "metadata__tests", "metadata__entry_point", "task__tests", "task__entry_point",
+                             "task__split", "code")[:limit])
     tested: dict[str, dict] = {}
-    for code, tests, entry_point, task_tests, task_entry_point, split in rows:
+    for _, tests, entry_point, task_tests, task_entry_point, split, code in accepted_sample_code(rows):
         if not (tests and entry_point) and split == "train":
             tests, entry_point = task_tests, task_entry_point
         if tests and isinstance(entry_point, str) and entry_point:

@@ -33,8 +33,10 @@ def tiny_base_corpus(language: Language) -> list[str]:
     for section in language.sections.all():
         texts.append(f"{section.title}\n{section.body}")
         texts += CODE_BLOCK.findall(section.body)
-    texts += list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED)
-                  .values_list("code", flat=True)[:5000])
+    from curation.revisions import accepted_sample_code
+
+    rows = list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED).values_list("id", "code")[:5000])
+    texts += [code for _, code in accepted_sample_code(rows)]
     return [t for t in texts if t.strip()]
 
 
