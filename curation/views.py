@@ -564,20 +564,26 @@ def pair_swap(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @role_required(ADMIN)
 def dispute_list(request: HttpRequest, slug: str) -> HttpResponse:
-    """Items whose reviewers disagreed, each with every reviewer's decision, for an admin to settle."""
+    """Items whose reviewers disagreed, each shown whole (a pair's two programs and their
+    runs, a doc-QA item's answer and example) with every reviewer's decision and edit, for
+    an admin to settle with the queue's own reject reasons."""
     language = _get_language_for_user(request, slug)
+    runs = {rv.PAIRS: ("chosen_execution", "rejected_execution"), rv.QA: ("example_execution",)}
     rows = []
     for qk in rv.QUEUE_KINDS.values():
-        items = list(rv.queue_items(language, qk).filter(status=ReviewStatus.DISPUTED).order_by("pk")[:100])
+        items = list(rv.queue_items(language, qk).filter(status=ReviewStatus.DISPUTED)
+                     .select_related(*runs.get(qk.key, ())).order_by("pk")[:100])
         if not items:
             continue
         decisions: dict[int, list] = {}
         for a in Assignment.objects.filter(**{f"{qk.field}__in": items}, state=Assignment.State.DONE) \
                 .select_related("reviewer", "review").order_by("decided_at"):
             decisions.setdefault(a.item_id, []).append(a)
-        rows += [(qk, item, decisions.get(item.pk, [])) for item in items]
-    reasons = rv.queue_config(language, "syntax").reject_reasons
-    return render(request, "curation/disputes.html", {"language": language, "rows": rows, "reasons": reasons})
+        reasons = rv.queue_config(language, qk.key).reject_reasons
+        for item in items:
+            extra = {"diff": rv.side_by_side(item.chosen, item.rejected)} if qk.key == rv.PAIRS else {}
+            rows.append({"queue": qk, "item": item, "votes": decisions.get(item.pk, []), "reasons": reasons, **extra})
+    return render(request, "curation/disputes.html", {"language": language, "rows": rows})
 
 
 @require_POST

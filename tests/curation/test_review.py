@@ -348,6 +348,31 @@ def test_with_overlap_two_both_reviewers_decide_and_disagreement_goes_to_adjudic
     assert Review.objects.get(sample=disputed, adjudication=True).reviewer == admin_user
 
 
+def test_a_disputed_pair_is_adjudicated_with_both_programs_their_runs_and_the_pair_queues_reasons(
+        client_for, lua, admin_user):
+    ReviewQueue.objects.create(language=lua, kind="pairs", reject_reasons=["both wrong", "tests too weak"])
+    chosen_run = Execution.objects.create(code_hash="c", verdict="ok", stdout="3\n")
+    rejected_run = Execution.objects.create(code_hash="r", verdict="runtime_error", stderr="attempt to <b>concatenate")
+    PreferencePair.objects.create(language=lua, prompt="Add two numbers", chosen="return a + b", rejected="return a .. b",
+                                  chosen_execution=chosen_run, rejected_execution=rejected_run, generator="dpo",
+                                  content_hash="pd1", status=ReviewStatus.DISPUTED)
+    page = client_for(admin_user).get(reverse("curation-list-disputes", args=["lua"])).content.decode()
+    assert "return a + b" in page and "return a .. b" in page and 'class="diff-replace"' in page
+    assert "attempt to &lt;b&gt;concatenate" in page and "<b>concatenate" not in page
+    assert '<option value="tests too weak">' in page
+
+
+def test_a_disputed_docqa_item_is_adjudicated_with_its_answer_and_example(client_for, lua, admin_user):
+    run = Execution.objects.create(code_hash="e", verdict="ok", stdout="2\n")
+    DocQAItem.objects.create(language=lua, question="What does # do?", answer="It counts <script>x</script> (§3.1).",
+                             cited_anchors=["§3.1"], example_code="print(#'ab')", example_execution=run,
+                             generator="docqa", content_hash="qd1", status=ReviewStatus.DISPUTED)
+    page = client_for(admin_user).get(reverse("curation-list-disputes", args=["lua"])).content.decode()
+    assert "What does # do?" in page and "It counts &lt;script&gt;" in page and "<script>x" not in page
+    example = page[page.index("<h3>Example</h3>"):]
+    assert "print" in example and "verdict-ok" in example
+
+
 def test_reviewers_and_pms_cannot_adjudicate(client_for, member, pm, lua):
     sample, = make_samples(lua, 1, status=ReviewStatus.DISPUTED)
     url = reverse("curation-adjudicate-item", args=["lua", "syntax", sample.pk])
