@@ -59,10 +59,14 @@ HELD_OUT = _task("held_out_add", "add", "function add(a, b) return a + b end\n",
                  [{"args": [1, 2], "expected": 3}], split="test")
 
 
-@pytest.fixture(scope="module")
-def source() -> Source:
+def _source() -> Source:
     content = read_pack(LUA_PACK)
     return Source(dataclasses.replace(content, tasks=[SORTED_SET, ADD, SUB, FIRST, HELD_OUT]))
+
+
+@pytest.fixture(scope="module")
+def source() -> Source:
+    return _source()
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +136,25 @@ def test_same_seed_gives_same_inputs(source):
     first = [c.code for c in properties(source, {"synthesis": TEMPLATES}, seed=4)]
     assert first == [c.code for c in properties(source, {"synthesis": TEMPLATES}, seed=4)]
     assert first != [c.code for c in properties(source, {"synthesis": TEMPLATES}, seed=5)]
+
+
+def test_same_seed_gives_same_inputs_in_a_fresh_process(source, tmp_path):
+    # A retried job, maybe on another worker, regenerates its stored chunks to skip them.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "from synthesis.generators.semantic import properties\n"
+              "from tests.synthesis.test_semantic import TEMPLATES, _source\n"
+              "for c in properties(_source(), {'synthesis': TEMPLATES}, seed=4):\n"
+              "    print(repr(c.code))\n") % str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONHASHSEED": "random"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    here = [repr(c.code) for c in properties(source, {"synthesis": TEMPLATES}, seed=4)]
+    assert out.stdout.splitlines() == here
 
 
 def test_held_out_tasks_are_never_used(candidates):
