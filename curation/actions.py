@@ -160,6 +160,15 @@ class ReviewRefused(Exception):
     """A review action whose preconditions do not hold; the message is for the reviewer."""
 
 
+class BulkSetChanged(ReviewRefused):
+    """The filtered set no longer holds the number of waiting items its confirmation showed."""
+
+    def __init__(self, matched: int, found: int):
+        self.matched, self.found = matched, found
+        super().__init__(f"The filter now matches {found:,} sample{'' if found == 1 else 's'} awaiting review, not "
+                         f"the {matched:,} you confirmed: nothing was changed. Check the new count and confirm again.")
+
+
 def _lock_held(assignment, by):
     """Lock the hold and its item (one SELECT … FOR UPDATE over both rows) and check that
     the hold is still `by`'s and open and the item still waits. Returns the queue kind and
@@ -666,14 +675,17 @@ def do_adjudicate(item, decision: str, *, by, reason: str = "", comment: str = "
 
 
 def do_bulk_review(language, queryset, decision: str, *, by, reason: str = "", filters: dict | None = None,
-                   matched: int = 0):
+                   matched: int = 0, confirmed: bool = False):
     """Accept or reject every sample of `queryset` that awaits review, set-based: one
     UPDATE of the samples and one INSERT … SELECT of their audit Reviews (bulk=True), tied
     to a BulkAction that records who, the filter, how many and how long. Items already
     decided keep their decision. Returns the BulkAction.
 
     Preconditions: `queryset` is samples of `language` (the browse filter, confirmed by
-    `by` on a page that showed `matched`); a reject names a reason.
+    `by` on a page that showed `matched`); a reject names a reason; with `confirmed`, the
+    set still holds exactly `matched` waiting samples when the UPDATE runs — otherwise
+    BulkSetChanged and nothing is written (samples stored or decided since the page was
+    drawn are never decided unseen).
     """
     import time
 
@@ -723,6 +735,8 @@ def do_bulk_review(language, queryset, decision: str, *, by, reason: str = "", f
                 changed = cursor.rowcount
                 cursor.execute("UPDATE curation_sample SET status = %s WHERE id IN "
                                "(SELECT sample_id FROM curation_review WHERE bulk_action_id = %s)", [status, bulk.pk])
+        if confirmed and changed != matched:
+            raise BulkSetChanged(matched, changed)  # rolls the UPDATE and the audit rows back
         bulk.changed = changed
         bulk.seconds = time.perf_counter() - started
         bulk.save(update_fields=["changed", "seconds"])

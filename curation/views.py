@@ -16,7 +16,6 @@ from django.db import connection
 from django.db.models import Avg, Count, Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +23,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from curation import review as rv
-from curation.actions import (ReviewRefused, do_adjudicate, do_bulk_review, do_configure_queue, do_discard_edit,
+from curation.actions import (BulkSetChanged, ReviewRefused, do_adjudicate, do_bulk_review, do_configure_queue, do_discard_edit,
                               do_edit_docqa, do_edit_pair, do_edit_sample, do_record_review, do_swap_pair,
                               do_undo_review)
 from curation.agreement import interpret, queue_agreement
@@ -711,10 +710,10 @@ def _waiting_count(qs) -> int:
 @role_required(ADMIN)
 def bulk_review(request: HttpRequest, slug: str) -> HttpResponse:
     """Accept or reject the whole filtered set (not just a page): GET shows what will
-    change and asks to confirm; POST counts the set again and applies it set-based and
-    records it only when that count is the one the confirmation showed — otherwise the set
-    changed meanwhile (new samples, colleagues' decisions) and the confirmation is shown
-    again with the new count. Admins only: one click decides up to hundreds of thousands
+    change and asks to confirm; POST applies it set-based, and the action keeps it only
+    when it changed exactly as many samples as the confirmation showed — otherwise the set
+    changed meanwhile (new samples, colleagues' decisions), nothing is written and the
+    confirmation is shown again with the new count. Admins only: one click decides up to hundreds of thousands
     of items."""
     language = _get_language_for_user(request, slug)
     source = request.POST if request.method == "POST" else request.GET
@@ -727,20 +726,17 @@ def bulk_review(request: HttpRequest, slug: str) -> HttpResponse:
         bulk_form = BulkForm(request.POST)
         if bulk_form.is_valid():
             data = bulk_form.cleaned_data
-            waiting = _waiting_count(qs)
-            if waiting != data["matched"]:
-                bulk_form.add_error(None, f"The filter now matches {waiting:,} sample{pluralize(waiting)} awaiting "
-                                          f"review, not the {data['matched']:,} you confirmed: nothing was changed. "
-                                          "Check the new count and confirm again.")
+            try:
+                bulk = do_bulk_review(language, qs, data["decision"], by=request.user, reason=data["reason"],
+                                      filters=filters, matched=data["matched"], confirmed=True)
+            except BulkSetChanged as exc:
+                bulk_form.add_error(None, str(exc))
+                waiting = exc.found
+            except ReviewRefused as exc:
+                bulk_form.add_error("reason", str(exc))
             else:
-                try:
-                    bulk = do_bulk_review(language, qs, data["decision"], by=request.user, reason=data["reason"],
-                                          filters=filters, matched=data["matched"])
-                except ReviewRefused as exc:
-                    bulk_form.add_error("reason", str(exc))
-                else:
-                    return render(request, "curation/bulk_done.html", {"language": language, "bulk": bulk,
-                                                                       "querystring": _querystring(filters)})
+                return render(request, "curation/bulk_done.html", {"language": language, "bulk": bulk,
+                                                                   "querystring": _querystring(filters)})
     else:
         bulk_form = BulkForm(initial={"decision": request.GET.get("decision", "accept")})
     if waiting is None:

@@ -625,6 +625,20 @@ def test_bulk_changes_nothing_when_the_set_changed_since_the_confirmation(client
     assert BulkAction.objects.get().changed == 5
 
 
+def test_a_confirmed_bulk_action_that_would_change_more_than_it_showed_writes_nothing(admin_user, lua):
+    # The count is checked by the UPDATE itself, in its transaction: samples stored between
+    # any earlier count and the write are never decided unseen.
+    from curation.actions import BulkSetChanged, do_bulk_review
+
+    make_samples(lua, 4, generator="grammar-generate")
+    with pytest.raises(BulkSetChanged) as refused:
+        do_bulk_review(lua, Sample.objects.filter(generator="grammar-generate"), "accept", by=admin_user, matched=3,
+                       confirmed=True)
+    assert refused.value.found == 4
+    assert not BulkAction.objects.exists() and not Review.objects.exists()
+    assert not Sample.objects.exclude(status=ReviewStatus.PENDING).exists()
+
+
 def test_a_user_with_decisions_cannot_be_deleted_and_their_bulk_actions_stay_audited(client_for, admin_user, lua):
     # Review.reviewer and Review.bulk_action have no database constraint (bulk speed): the
     # ORM's on_delete must still keep the audit trail whole.
