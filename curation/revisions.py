@@ -8,28 +8,41 @@ from __future__ import annotations
 def accepted_revisions(field: str, items) -> dict:
     """{item id: the accept Review whose edit is the item's accepted revision} for the items
     of `items` (a queryset) accepted as an edit: the newest accept carrying an edit that
-    its reviewer did not take back. After an accept, its reviewer only reaches the item
-    again through undo, so any later UNDO row of theirs on the item (the undo itself, or a
-    discarded edit) means that accept no longer stands. Only edited accepts and the undos
-    on their items are read: a few rows, however many items were accepted."""
+    still stands. It no longer stands when its reviewer later took it back — after an
+    accept, the reviewer only reaches the item again through undo, so any later UNDO row of
+    theirs on it (the undo itself, or a discarded edit) — or when an admin later settled the
+    item by adjudication, which decides on the item as generated: the disputes page does not
+    offer a colleague's edit to accept. "Later" is by id, not by clock: each of those rows is
+    written after the accept it follows has committed, and hosts' clocks may disagree.
+    Only edited accepts and the undos and adjudications on their items are read: a few rows,
+    however many items were accepted."""
+    from django.db.models import Q
+
     from curation.models import Review
 
     column = f"{field}_id"
-    edits = list(Review.objects.filter(**{f"{field}__in": items.values("pk")}, decision=Review.Decision.ACCEPT)
+    edits = list(Review.objects.filter(**{f"{field}__in": items.values("pk")}, decision=Review.Decision.ACCEPT,
+                                       adjudication=False)
                  .exclude(edited_code="", edited_answer="")
-                 .only(column, "reviewer_id", "created_at", "edited_code", "edited_rejected", "edited_answer")
-                 .order_by("created_at", "pk"))
+                 .only(column, "reviewer_id", "edited_code", "edited_rejected", "edited_answer")
+                 .order_by("pk"))
     if not edits:
         return {}
-    undone: dict[tuple[int, int], list] = {}
-    for item_id, reviewer_id, at in Review.objects.filter(
-            **{f"{column}__in": {getattr(e, column) for e in edits}}, decision=Review.Decision.UNDO) \
-            .values_list(column, "reviewer_id", "created_at"):
-        undone.setdefault((item_id, reviewer_id), []).append(at)
+    undone: dict[tuple[int, int], list[int]] = {}
+    settled: dict[int, list[int]] = {}
+    for pk, item_id, reviewer_id, adjudication in Review.objects.filter(
+            Q(decision=Review.Decision.UNDO) | Q(adjudication=True),
+            **{f"{column}__in": {getattr(e, column) for e in edits}}) \
+            .values_list("pk", column, "reviewer_id", "adjudication"):
+        if adjudication:
+            settled.setdefault(item_id, []).append(pk)
+        else:
+            undone.setdefault((item_id, reviewer_id), []).append(pk)
     revisions = {}
     for edit in edits:  # oldest first: the newest standing one wins
         item_id = getattr(edit, column)
-        if not any(at > edit.created_at for at in undone.get((item_id, edit.reviewer_id), ())):
+        later = (*undone.get((item_id, edit.reviewer_id), ()), *settled.get(item_id, ()))
+        if not any(pk > edit.pk for pk in later):
             revisions[item_id] = edit
     return revisions
 

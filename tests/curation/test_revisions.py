@@ -57,3 +57,9 @@ def test_the_tokenizers_corpus_has_the_accepted_edit(lua, reviewer):
     _accepted(lua, reviewer, "print(123456789)", ("accept", "print(987654321)"))
     corpus = tiny_base_corpus(lua)
     assert "print(987654321)" in corpus and "print(123456789)" not in corpus
+
+
+def test_an_item_settled_by_adjudication_is_accepted_as_generated(lua, reviewer, admin_user):
+    sample = _accepted(lua, reviewer, "print(1)", ("accept", "print(10)"))
+    Review.objects.create(sample=sample, reviewer=admin_user, decision="accept", adjudication=True)
+    assert accepted_sample_code([(sample.pk, "print(1)")]) == [(sample.pk, "print(1)")]
