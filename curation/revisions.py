@@ -1,7 +1,7 @@
 """What a reviewer's accepted edit makes of an item. An edit is kept beside the original (a
 Review carrying the edited code), never written over it; whatever reads accepted items as
-data — datasets, synthesis seeds, the tokenizer's corpus, few-shot prompts — reads the
-accepted revision through here."""
+data — datasets, synthesis seeds, the tokenizer's corpus, few-shot prompts, self-training's
+reverse model — reads the accepted revision through here."""
 from __future__ import annotations
 
 
@@ -58,3 +58,15 @@ def accepted_sample_code(rows: list[tuple]) -> list[tuple]:
     if not edited:
         return rows
     return [(*row[:-1], edited[row[0]].edited_code) if row[0] in edited else row for row in rows]
+
+
+def with_accepted_code(samples: list) -> list:
+    """The Sample objects with `code` set to their accepted edit, where they have one, to
+    read as data; never save them (the original stays as generated)."""
+    from curation.models import Sample
+
+    edited = accepted_revisions("sample", Sample.objects.filter(pk__in=[s.pk for s in samples])) if samples else {}
+    for sample in samples:
+        if sample.pk in edited:
+            sample.code = edited[sample.pk].edited_code
+    return samples

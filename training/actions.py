@@ -439,8 +439,11 @@ def do_store_backtranslations(job: Job, round_number: int, labels: list[tuple[in
 
     if job.kind != Job.Kind.SELF_TRAINING:
         raise ValueError(f"job #{job.pk} is not a self-training job")
+    from curation.revisions import with_accepted_code
+
     language = job.language
     originals = Sample.objects.in_bulk([pk for pk, _ in labels])
+    with_accepted_code(list(originals.values()))  # the description is of the accepted revision
     line_comment = getattr(pack_for(language), "line_comment", "") or ""
     rows = {}
     for pk, description in labels:
@@ -467,14 +470,16 @@ def do_store_backtranslations(job: Job, round_number: int, labels: list[tuple[in
     return len(new)
 
 
-def unlabelled_code(language: Language, *, limit: int):
-    """Accepted samples with no prompt that no self-training reverse model has described yet."""
+def unlabelled_code(language: Language, *, limit: int) -> list:
+    """Accepted samples with no prompt that no self-training reverse model has described yet,
+    each with its accepted revision as `code`."""
     from curation.models import ReviewStatus, Sample
+    from curation.revisions import with_accepted_code
 
     described = Sample.objects.filter(language=language, kind="backtranslate",
                                       generator__startswith="self_train.reverse.").values("parent_id")
-    return (Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED, prompt="")
-            .exclude(code="").exclude(pk__in=described).order_by("id")[:limit])
+    return with_accepted_code(list(Sample.objects.filter(language=language, status=ReviewStatus.ACCEPTED, prompt="")
+                                   .exclude(code="").exclude(pk__in=described).order_by("id")[:limit]))
 
 
 # The synthesis store's exact-duplicate key (synthesis.store.item_hash): the prompt with its

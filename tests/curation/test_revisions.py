@@ -63,3 +63,17 @@ def test_an_item_settled_by_adjudication_is_accepted_as_generated(lua, reviewer,
     sample = _accepted(lua, reviewer, "print(1)", ("accept", "print(10)"))
     Review.objects.create(sample=sample, reviewer=admin_user, decision="accept", adjudication=True)
     assert accepted_sample_code([(sample.pk, "print(1)")]) == [(sample.pk, "print(1)")]
+
+
+def test_self_training_describes_and_stores_the_accepted_edit(lua, reviewer):
+    from curation.models import Job
+    from training.actions import do_store_backtranslations, unlabelled_code
+
+    sample = _accepted(lua, reviewer, "print(1 + 2)", ("accept", "print(1 + 2 + 3)"))
+    Sample.objects.filter(pk=sample.pk).update(prompt="")
+    assert [s.code for s in unlabelled_code(lua, limit=10)] == ["print(1 + 2 + 3)"]
+    job = Job.objects.create(language=lua, kind=Job.Kind.SELF_TRAINING, params={"seed": 0})
+    assert do_store_backtranslations(job, 1, [(sample.pk, "Print the sum of 1, 2 and 3.")], model_name="r") == 1
+    assert Sample.objects.get(parent=sample).code == "print(1 + 2 + 3)"
+    sample.refresh_from_db()
+    assert sample.code == "print(1 + 2)"  # the original stays as generated
