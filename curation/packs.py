@@ -30,11 +30,23 @@ TRIAGE_DEFAULTS: dict = {
     "parse": {"on": False, "action": "review"},
     "exact_duplicates": {"on": True, "action": "reject"},
     "decontamination": {"on": True, "n": 10, "min_fraction": 0.25, "ignore_names": False, "action": "reject"},
+    # skip_kinds: item kinds that are variants of one program on purpose (augmentations,
+    # error-fix samples of one program's mutations): they are neither compared for near
+    # duplicates nor indexed; exact duplicates of them are still removed.
     "near_duplicates": {"on": True, "threshold": 0.85, "num_perm": 128, "shingle": 5, "skip_kinds": [],
                         "action": "reject"},
     "perplexity": {"on": False, "max": None, "action": "review"},
 }
 TRIAGE_ACTIONS = ("reject", "review")
+# The range each number must fall in, (low, high, low is allowed), so a rule that would
+# only fail the job later — no permutations, a Jaccard threshold of 7 — is refused where
+# it is written.
+TRIAGE_RANGES = {
+    "min_lines": (0, None, True), "max_lines": (1, None, True), "min_chars": (0, None, True),
+    "max_chars": (1, None, True), "entropy": (0, None, False), "min_token": (1, None, True), "n": (1, None, True),
+    "min_fraction": (0, 1, False), "threshold": (0, 1, False), "num_perm": (1, None, True),
+    "shingle": (1, None, True), "max": (0, None, False),
+}
 
 
 @dataclass(frozen=True)
@@ -101,13 +113,14 @@ class TriageRuleError(ValueError):
         super().__init__(message)
 
 
-def check_triage_rules(rules, *, defaults: dict | None = None) -> dict:
-    """Per-language or per-job triage rules, checked against `defaults` (TRIAGE_DEFAULTS):
-    every check and setting must exist, actions are "reject" or "review", and each value has
-    its default's type, so a misspelt or mistyped rule is refused where it is written rather
-    than ignored or failing a job later. `true`/`false` for a check means {"on": ...}.
-    Returns the rules with that shorthand spelt out; raises TriageRuleError."""
-    defaults = TRIAGE_DEFAULTS if defaults is None else defaults
+def check_triage_rules(rules) -> dict:
+    """Per-language or per-job triage rules, checked against TRIAGE_DEFAULTS: every check
+    and setting must exist, actions are "reject" or "review", and each value has its
+    default's type and a sensible range (TRIAGE_RANGES), so a misspelt, mistyped or
+    impossible rule is refused where it is written rather than ignored or failing a job
+    later. `true`/`false` for a check means {"on": ...}. Returns the rules with that
+    shorthand spelt out; raises TriageRuleError."""
+    defaults = TRIAGE_DEFAULTS
     if not isinstance(rules, dict):
         raise TriageRuleError("", "triage rules must be an object of checks, "
                                   'like {"near_duplicates": {"threshold": 0.9}}')
@@ -139,11 +152,19 @@ def _triage_value_problem(name: str, value, default) -> str:
     if isinstance(value, bool):
         return "must be a number"
     if isinstance(default, int):
-        return "" if isinstance(value, int) else "must be a whole number"
-    if isinstance(default, float) or default is None:
-        return "" if isinstance(value, (int, float)) or value is None else "must be a number"
-    if isinstance(default, list):
+        problem = "" if isinstance(value, int) else "must be a whole number"
+    elif isinstance(default, float) or default is None:
+        problem = "" if isinstance(value, (int, float)) or value is None else "must be a number"
+    elif isinstance(default, list):
         return "" if isinstance(value, list) and all(isinstance(v, str) for v in value) else "must be a list of strings"
+    else:
+        return ""
+    if problem or value is None or name not in TRIAGE_RANGES:
+        return problem
+    low, high, low_allowed = TRIAGE_RANGES[name]
+    if value < low or (value == low and not low_allowed) or (high is not None and value > high):
+        bound = f"{'at least' if low_allowed else 'more than'} {low}" + (f" and at most {high}" if high is not None else "")
+        return f"must be {bound}, not {value!r}"
     return ""
 
 

@@ -127,6 +127,10 @@ def test_unknown_triage_check_is_refused_naming_it_and_the_known_ones(lua_pack_c
     ('[triage.near_duplicates]\nthreshold = "high"\n', "triage.near_duplicates.threshold", "must be a number"),
     ("[triage]\nlength = { max_lines = 12.5 }\n", "triage.length.max_lines", "whole number"),
     ("[triage]\nsecrets = 3\n", "triage.secrets", "table of settings"),
+    ("[triage.near_duplicates]\nthreshold = 7\n", "triage.near_duplicates.threshold", "at most 1"),
+    ("[triage.near_duplicates]\nnum_perm = 0\n", "triage.near_duplicates.num_perm", "at least 1"),
+    ("[triage.length]\nmax_lines = -5\n", "triage.length.max_lines", "at least 1"),
+    ("[triage.perplexity]\nmax = 0\n", "triage.perplexity.max", "more than 0"),
 ])
 def test_bad_triage_value_is_refused_with_its_field(lua_pack_copy, table, field, says):
     _with_triage(lua_pack_copy, table)
