@@ -478,6 +478,11 @@ EDIT_MUST_RUN = ("The edited program must run cleanly (or fail as the original d
                  "fix it and run it again, or discard the edit.")
 
 
+def sample_revision_problem(original_verdict: str, edit: Review) -> str:
+    """Why a reviewer's edit of a sample cannot be accepted yet; "" when it can."""
+    return "" if edit_is_acceptable(original_verdict, edit.edited_execution) else EDIT_MUST_RUN
+
+
 def revision_problem(qk: QueueKind, edit: Review, *, original_verdict: str = "",
                      known_anchors=frozenset()) -> str:
     """Why a reviewer's edited revision cannot be accepted yet; "" when it can.
@@ -488,7 +493,7 @@ def revision_problem(qk: QueueKind, edit: Review, *, original_verdict: str = "",
     example, when it has one, must run cleanly, and its answer must cite at least one
     section, each of them one of `known_anchors` (the language's, as the caller read them)."""
     if qk.is_sample:
-        return "" if edit_is_acceptable(original_verdict, edit.edited_execution) else EDIT_MUST_RUN
+        return sample_revision_problem(original_verdict, edit)
     if qk.key == PAIRS:
         chosen, rejected = edit.edited_execution, edit.edited_rejected_execution
         if chosen is None or chosen.verdict != Execution.Verdict.OK:

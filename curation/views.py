@@ -409,7 +409,7 @@ def _sample_context(sample: Sample, assignment: Assignment | None) -> dict:
     edit = assignment.edit if assignment is not None and assignment.edit_id else None
     if edit is not None:
         context.update(edit=edit, edit_diff=rv.side_by_side(sample.code, edit.edited_code),
-                       edit_ok=rv.edit_is_acceptable(sample.verdict, edit.edited_execution))
+                       edit_problem=rv.sample_revision_problem(sample.verdict, edit))
     return context
 
 

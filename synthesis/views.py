@@ -53,12 +53,6 @@ class SynthesisForm(forms.Form):
         if "backend" in params:
             # The job's backend replaces this key before a generator sees it (or leaves a
             # bare JSON object where a model is expected): it never does what it says.
-            from training.backend_settings import check_backend_spec
-
-            try:
-                check_backend_spec(params["backend"], language=self.language)
-            except ValueError as exc:
-                raise forms.ValidationError(f"backend: {exc}. Choose the model in the Model field.") from None
             raise forms.ValidationError("backend: choose the model in the Model field; a backend among the "
                                         "generator's parameters is not used.")
         return params
