@@ -55,10 +55,9 @@ def backend_for(checkpoint):
     models are kept loaded (a couple at a time) for the assistant playground's requests."""
     endpoint = (checkpoint.config or {}).get("endpoint")
     if endpoint:
-        from training.backends import OpenAICompatibleBackend
+        from training.backend_settings import endpoint_backend
 
-        return OpenAICompatibleBackend(endpoint["base_url"], endpoint["model"], api_key=endpoint.get("api_key"),
-                                       chat=bool(endpoint.get("chat")))
+        return endpoint_backend(endpoint)
     from training.backends import LocalBackend
 
     options = backend_options()
@@ -107,7 +106,9 @@ def resolve_prompt_format(requested: str, checkpoint, variant: str, backend) -> 
             return "raw"
         return requested
     has_template = getattr(getattr(backend, "tokenizer", None), "chat_template", None) is not None
-    if variant == "instruction" and checkpoint.method in ("sft", "dpo", "grpo") and has_template:
+    from training.backend_settings import CHAT_METHODS
+
+    if variant == "instruction" and checkpoint.method in CHAT_METHODS and has_template:
         return "chat"
     return "raw"
 

@@ -9,7 +9,7 @@ from training.endpoints import check_endpoint, guarded_opener
 
 KINDS = ("none", "checkpoint", "local", "openai")
 # Checkpoints trained on conversations expect instructions through their chat template
-# (evaluation.runner.resolve_prompt_format decides the same way).
+# (evaluation.runner.resolve_prompt_format reads this too).
 CHAT_METHODS = ("sft", "dpo", "grpo")
 
 
@@ -77,11 +77,17 @@ def _checkpoint(spec: dict):
     return checkpoint
 
 
+def endpoint_backend(endpoint: dict):
+    """The backend of a checkpoint served elsewhere (its config's {"endpoint": {"base_url",
+    "model", "chat", "api_key"}}), through the same SSRF guard as the teacher's."""
+    return _openai_backend({"base_url": endpoint["base_url"], "model": endpoint["model"],
+                            "chat": endpoint.get("chat")}, api_key=endpoint.get("api_key"))
+
+
 def _checkpoint_backend(checkpoint, spec: dict):
     endpoint = (checkpoint.config or {}).get("endpoint")
     if endpoint:
-        return _openai_backend({"base_url": endpoint["base_url"], "model": endpoint["model"],
-                                "chat": endpoint.get("chat")}, api_key=endpoint.get("api_key"))
+        return endpoint_backend(endpoint)
     chat = bool(spec["chat"]) if "chat" in spec else checkpoint.method in CHAT_METHODS
     backend = LocalBackend(checkpoint.path, chat=chat)
     if backend.chat and getattr(backend.tokenizer, "chat_template", None) is None:
