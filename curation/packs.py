@@ -17,6 +17,17 @@ from sandbox.pack import Pack, PackError, load_pack
 from sandbox.testcompiler import TestFormatError, parse_tests
 
 SPLITS = ("train", "dev", "test")
+# A citation of a doc section: "§6.1", also "§ 6.1" as models write it; a sentence-ending
+# dot ("see §6.1.") is not part of the anchor. Review, synthesis and DocGrounded@1 read
+# citations with this one rule.
+CITATION = re.compile(r"§\s?(\d+(?:\.\d+)*)(?!\.?\d)")
+
+
+def cited_anchors(text: str) -> list[str]:
+    """The anchors a text cites ("§6.1"), each once, in order of first citation."""
+    return list(dict.fromkeys("§" + m.group(1) for m in CITATION.finditer(text or "")))
+
+
 HEADING = re.compile(r"^(#{1,6})\s+(\d+(?:\.\d+)*)\.?\s+(.+?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 TASK_FIELDS = {"entry_point", "category", "prompt", "reference", "wrong", "tests"}

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from curation.models import (Assignment, DocQAItem, Execution, Language, PreferencePair, Review, ReviewQueue,
                              ReviewStatus, Sample)
+from curation.packs import CITATION, cited_anchors  # noqa: F401 (cited_anchors is read from here too)
 
 PAIRS, QA = "pairs", "qa"
 ACCEPT, REJECT, SKIP = Review.Decision.ACCEPT, Review.Decision.REJECT, Review.Decision.SKIP
@@ -620,17 +621,9 @@ def side_by_side(left: str, right: str) -> list[DiffRow]:
     return rows
 
 
-CITATION = re.compile(r"§\d+(?:\.\d+)*")
-
-
 def anchor_id(anchor: str) -> str:
     """A DOM id for a doc anchor: §3.2 → cite-3-2."""
     return "cite-" + anchor.lstrip("§").replace(".", "-")
-
-
-def cited_anchors(text: str) -> list[str]:
-    """The sections a text cites (§x.y), each once, in order."""
-    return list(dict.fromkeys(CITATION.findall(text or "")))
 
 
 def split_citations(text: str) -> list[tuple[str, str | None]]:
@@ -640,7 +633,7 @@ def split_citations(text: str) -> list[tuple[str, str | None]]:
     for match in CITATION.finditer(text or ""):
         if match.start() > pos:
             pieces.append((text[pos:match.start()], None))
-        pieces.append((match.group(0), match.group(0)))
+        pieces.append((match.group(0), "§" + match.group(1)))
         pos = match.end()
     if pos < len(text or ""):
         pieces.append((text[pos:], None))

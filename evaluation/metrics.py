@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping, Sequence
+
+from curation.packs import CITATION, cited_anchors as _cited
 
 Z95 = 1.959963984540054
 
@@ -201,7 +202,7 @@ def pass_rates(samples: Iterable) -> Mapping[str, tuple[int, int]]:
 
 # ---------------------------------------------------------------- DocGrounded
 
-ANCHOR = re.compile(r"§\s?(\d+(?:\.\d+)*)(?!\.?\d)")
+ANCHOR = CITATION  # the one citation rule (curation.packs), as this module has always called it
 MAX_EXTRA_CITATIONS = 2
 
 
@@ -217,10 +218,7 @@ class Grounding:
 def cited_anchors(answer: str) -> tuple[str, ...]:
     """Anchors an answer cites, in order of first citation: '§6.1' (also '§ 6.1'); a
     sentence-ending dot ('see §6.1.') is not part of the anchor."""
-    seen: dict[str, None] = {}
-    for match in ANCHOR.finditer(answer or ""):
-        seen.setdefault("§" + match.group(1), None)
-    return tuple(seen)
+    return tuple(_cited(answer))
 
 
 def doc_grounded(answer: str, required: Iterable[str], known: Iterable[str], *,

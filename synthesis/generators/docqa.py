@@ -32,11 +32,11 @@ import random
 import re
 from typing import Iterator
 
+from curation.packs import cited_anchors
 from synthesis.candidates import DocQACandidate, Source
 from synthesis.prompts import (AnswerError, backend_name, code_blocks, count_skip, fenced, parse_json_object,
                                sample, strip_fences)
 
-ANCHOR = re.compile(r"§\d+(?:\.\d+)*")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"'])")
 ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.")
 TERM = re.compile(
@@ -297,7 +297,7 @@ def _read_model_answer(text: str, anchor: str, known: set[str], pack) -> dict:
         example = ""
     if not isinstance(example, str):
         raise AnswerError("bad_example")
-    cited = list(dict.fromkeys(ANCHOR.findall(answer)))
+    cited = cited_anchors(answer)
     unknown = [a for a in cited if a not in known]
     if unknown:
         # A citation of a section that does not exist is a made-up source: drop the item.

@@ -877,3 +877,10 @@ def test_a_decision_and_the_next_item_cost_a_fixed_handful_of_queries(client_for
     assert len(statements) == 6, "\n".join(statements)
     statements = [q["sql"] for q in reload.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) == 6, "\n".join(statements)
+
+
+def test_citations_are_read_as_docgrounded_reads_them():
+    # One rule for review, synthesis and DocGrounded@1: "§ 3.1" is §3.1, a sentence's dot is not part of it.
+    assert rv.split_citations("See § 3.1. and §10.12") == [("See ", None), ("§ 3.1", "§3.1"), (". and ", None),
+                                                           ("§10.12", "§10.12")]
+    assert rv.cited_anchors("See § 3.1. and §10.12, again §3.1") == ["§3.1", "§10.12"]
