@@ -58,6 +58,13 @@ def _user(role: str, name: str | None = None):
     return do_create_user(name or role, role=role, password=PASSWORD)
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Users are made in many tests; PBKDF2's deliberate slowness (about a second a hash
+    # here) buys nothing in them.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def reviewer(db):
     return _user(REVIEWER)
@@ -71,6 +78,13 @@ def pm(db):
 @pytest.fixture
 def admin_user(db):
     return _user(ADMIN, "boss")
+
+
+@pytest.fixture
+def member(reviewer, lua):
+    """A reviewer of the Lua language."""
+    lua.members.add(reviewer)
+    return reviewer
 
 
 @pytest.fixture

@@ -52,18 +52,6 @@ def next_url(kind: str = "syntax") -> str:
     return reverse("curation-review-next", args=["lua", kind])
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Users are made in almost every test; PBKDF2's deliberate slowness buys nothing here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def member(reviewer, lua):
-    lua.members.add(reviewer)
-    return reviewer
-
-
 @pytest.fixture
 def client_for():
     def make(user):

@@ -39,11 +39,6 @@ class Session:
             return response.read().decode()
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def lua(transactional_db):
     """The Lua pack, committed so the live server sees it."""
@@ -70,14 +65,21 @@ def seed_queue_and_reviewers(live_server, lua, *, items: int, reviewers: int) ->
     return sessions
 
 
-def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_server, lua):
-    sessions = seed_queue_and_reviewers(live_server, lua, items=ITEMS, reviewers=REVIEWERS)
+class Desk:
+    """What the reviewers did: items shown to each, and the accepts confirmed to each."""
 
-    shown = defaultdict(set)        # item → reviewers it was shown to
-    accepted = defaultdict(list)    # reviewer → items whose accept came back confirmed
-    errors = []
-    lock = threading.Lock()
-    start = threading.Barrier(REVIEWERS)
+    def __init__(self):
+        self.shown = defaultdict(set)       # item → reviewers it was shown to
+        self.accepted = defaultdict(list)   # reviewer → items whose accept came back confirmed
+        self.decided = defaultdict(list)    # item → reviewers whose accept came back confirmed
+
+
+def review_until_empty(sessions: dict) -> Desk:
+    """Every reviewer at once (a barrier starts them together): ask for the next item and
+    accept it, until the queue has nothing more for them. Fails on any error or any
+    decision the server did not confirm."""
+    desk, errors, lock = Desk(), [], threading.Lock()
+    start = threading.Barrier(len(sessions))
 
     def work(user_id: int, session: Session):
         try:
@@ -86,12 +88,13 @@ def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_s
             while (match := ITEM.search(html)) is not None:
                 item = int(match.group(1))
                 with lock:
-                    shown[item].add(user_id)
+                    desk.shown[item].add(user_id)
                 html = session.request(f"/review/lua/syntax/{item}/decide/", {"decision": "accept"})
                 if f"Accepted #{item}." not in html:
                     raise AssertionError(f"decision on {item} not confirmed: {html[:300]}")
                 with lock:
-                    accepted[user_id].append(item)
+                    desk.accepted[user_id].append(item)
+                    desk.decided[item].append(user_id)
         except Exception as exc:  # noqa: BLE001 — collected and reported below
             errors.append(f"{user_id}: {type(exc).__name__}: {exc}")
 
@@ -101,47 +104,29 @@ def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_s
     for thread in threads:
         thread.join(timeout=300)
     assert not errors, errors[:5]
+    return desk
 
-    handed_twice = {item: who for item, who in shown.items() if len(who) > 1}
+
+def test_fifty_reviewers_never_get_the_same_item_and_every_decision_lands(live_server, lua):
+    sessions = seed_queue_and_reviewers(live_server, lua, items=ITEMS, reviewers=REVIEWERS)
+    desk = review_until_empty(sessions)
+
+    handed_twice = {item: who for item, who in desk.shown.items() if len(who) > 1}
     assert handed_twice == {}
-    confirmed = [item for items in accepted.values() for item in items]
+    confirmed = [item for items in desk.accepted.values() for item in items]
     assert len(confirmed) == len(set(confirmed)) == ITEMS
     assert Review.objects.filter(decision="accept").count() == ITEMS
     assert set(Review.objects.values_list("sample_id", flat=True)) == set(confirmed)
     assert Sample.objects.filter(status=ReviewStatus.ACCEPTED).count() == ITEMS
     assert Assignment.objects.filter(state="done").count() == ITEMS
-    assert sum(1 for items in accepted.values() if items) > REVIEWERS // 2  # the work was shared
+    assert sum(1 for items in desk.accepted.values() if items) > REVIEWERS // 2  # the work was shared
 
 
 def test_with_an_overlap_of_three_every_item_gets_three_different_reviewers_at_once(live_server, lua):
     overlap, items, reviewers = 3, 40, 12
     ReviewQueue.objects.create(language=lua, kind="syntax", overlap=overlap)
     sessions = seed_queue_and_reviewers(live_server, lua, items=items, reviewers=reviewers)
-    decided = defaultdict(list)  # item → reviewers whose accept came back confirmed
-    errors = []
-    lock = threading.Lock()
-    start = threading.Barrier(reviewers)
-
-    def work(user_id: int, session: Session):
-        try:
-            start.wait()
-            html = session.request("/review/lua/syntax/")
-            while (match := ITEM.search(html)) is not None:
-                item = int(match.group(1))
-                html = session.request(f"/review/lua/syntax/{item}/decide/", {"decision": "accept"})
-                if f"Accepted #{item}." not in html:
-                    raise AssertionError(f"decision on {item} not confirmed: {html[:300]}")
-                with lock:
-                    decided[item].append(user_id)
-        except Exception as exc:  # noqa: BLE001 — collected and reported below
-            errors.append(f"{user_id}: {type(exc).__name__}: {exc}")
-
-    threads = [threading.Thread(target=work, args=item) for item in sessions.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors, errors[:5]
+    decided = review_until_empty(sessions).decided
 
     assert len(decided) == items
     assert all(len(who) == len(set(who)) == overlap for who in decided.values()), \

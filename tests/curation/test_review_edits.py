@@ -18,17 +18,6 @@ ADD = "function add(a, b)\n  return a + b\nend\n"
 ADD_WRONG = "function add(a, b)\n  return a - b\nend\n"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def member(reviewer, lua):
-    lua.members.add(reviewer)
-    return reviewer
-
-
 @pytest.fixture
 def client(member):
     client = Client()

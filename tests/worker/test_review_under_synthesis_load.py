@@ -32,11 +32,6 @@ CHUNKS, CHUNK_SIZE = 20, 2
 P95_BOUND_SECONDS = 10.0
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _job(job) -> Job:
     return Job.objects.get(pk=job.pk)
 
