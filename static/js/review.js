@@ -131,6 +131,16 @@
     if (handled) { e.preventDefault(); }
   });
 
+  // The help's Close button has focus while the dialog is open, and the browser moves focus
+  // away from it only at its next rendering after the dialog closes: a key pressed in
+  // between (Enter, to accept) would go to that hidden button and do nothing. Close events
+  // do not bubble, hence the capture.
+  document.addEventListener("close", function (e) {
+    if (e.target && e.target.id === "help" && e.target.contains(document.activeElement)) {
+      document.activeElement.blur();
+    }
+  }, true);
+
   document.addEventListener("change", function (e) {
     if (e.target && e.target.name === "rating") { syncRating(); }
   });

@@ -83,7 +83,10 @@ def log_in(live_server):
         page.goto(f"{live_server.url}/login/?next={then}")
         page.fill("input[name=username]", user.username)
         page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        # The next page, not the login page's own load state: a key pressed before the
+        # redirect lands would go to the login page.
+        with page.expect_navigation():
+            page.click("button[type=submit]")
         page.wait_for_load_state()
         return page
 

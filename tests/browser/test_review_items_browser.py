@@ -39,9 +39,11 @@ def test_enter_accepts_and_backspace_opens_the_reasons_to_reject(page, log_in, l
     first, second, *_ = _seed_queue(lua)
     log_in(page, rita, then="/review/lua/syntax/")
     page.keyboard.press("?")
+    expect(page.locator("dialog#help")).to_be_visible()
     help_text = page.inner_text("dialog#help")
     assert "Enter" in help_text and "Backspace" in help_text
     page.keyboard.press("Escape")
+    expect(page.locator("dialog#help")).to_be_hidden()
     assert _press_and_wait_for_next(page, "Enter") == second.pk
     page.keyboard.press("Backspace")
     assert page.is_visible("#focus details[data-panel=reject] .panel")
