@@ -234,7 +234,7 @@ def sandbox_alone(pack, batches: list[list]) -> float:
     return time.perf_counter() - started
 
 
-def bench(rounds: int) -> None:
+def bench(rounds: int, plan: list = BENCH) -> None:
     from sandbox.api import default_pool
     from sandbox.pack import load_pack
 
@@ -246,20 +246,20 @@ def bench(rounds: int) -> None:
     # parsed corpora and what generators learn from each program (sites, names, layouts;
     # none of it depends on the seed); after it every round runs the same programs.
     wipe(language)
-    end_to_end(language, BENCH, seed=0)
+    end_to_end(language, plan, seed=0)
     # The recording round: every program sent to the sandbox, and where the time went.
     wipe(language)
-    seconds, jobs, recorded, stages = end_to_end(language, BENCH, seed=0)
+    seconds, jobs, recorded, stages = end_to_end(language, plan, seed=0)
     work = _work(jobs)
 
     # Paired, job by job: each job end to end, and the sandbox alone on that job's programs
     # (one run_many), back to back in alternating order, so a neighbour's burst of load
     # lands on both sides of a pair rather than on one side of the comparison.
-    e2e = {name: [] for name, _ in BENCH}
-    alone = {name: [] for name, _ in BENCH}
+    e2e = {name: [] for name, _ in plan}
+    alone = {name: [] for name, _ in plan}
     for r in range(rounds):
         wipe(language)
-        for i, (name, count) in enumerate(BENCH):
+        for i, (name, count) in enumerate(plan):
             for side in ("e2e", "alone") if (i + r) % 2 == 0 else ("alone", "e2e"):
                 if side == "e2e":
                     took, timed, _, _ = end_to_end(language, [(name, count)], seed=0, instrument=False)
@@ -268,13 +268,13 @@ def bench(rounds: int) -> None:
                     e2e[name].append(took)
                 else:
                     alone[name].append(sandbox_alone(pack, [recorded.per_job[name]]))
-    e2e_rounds = [sum(e2e[name][r] for name, _ in BENCH) for r in range(rounds)]
-    alone_rounds = [sum(alone[name][r] for name, _ in BENCH) for r in range(rounds)]
+    e2e_rounds = [sum(e2e[name][r] for name, _ in plan) for r in range(rounds)]
+    alone_rounds = [sum(alone[name][r] for name, _ in plan) for r in range(rounds)]
 
     programs = recorded.programs
     validated, stored = validated_of(jobs), stored_of(jobs)
     recorder = recorded
-    print(f"Lua pack, {len(BENCH)} generators, {len(programs)} programs per round "
+    print(f"Lua pack, {len(plan)} generators, {len(programs)} programs per round "
           f"({sum(j.counters.get('executed', 0) for j in jobs)} validation runs, the rest generator probes), "
           f"{validated} validated, {stored} stored; {rounds} timed rounds after a warm-up and a recording round")
     print()
@@ -304,7 +304,7 @@ def bench(rounds: int) -> None:
         print(f"  {label:40}{wall:8.2f}" + (f"{cpu:8.2f}" if cpu is not None else ""))
     print()
     print(f"{'':22}{'end to end s':>13}{'sandbox alone s':>16}{'ratio':>7}   (medians over the rounds)")
-    for name, _ in BENCH:
+    for name, _ in plan:
         a, b = statistics.median(e2e[name]), statistics.median(alone[name])
         print(f"{name:22}{a:13.2f}{b:16.2f}{b / a:7.2f}")
     print()
@@ -349,11 +349,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", action="store_true", help="10,000 validated samples across kinds, timed")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--mix", choices=("bench", "scale"), default="bench",
+                        help="the ratio over 200 candidates per generator (bench), or over the --scale plan, "
+                             "whose mix leans on the generators with tiny programs (minutes a round)")
     args = parser.parse_args()
     if args.scale:
         scale()
     else:
-        bench(args.rounds)
+        bench(args.rounds, SCALE if args.mix == "scale" else BENCH)
 
 
 if __name__ == "__main__":

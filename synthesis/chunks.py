@@ -120,7 +120,8 @@ class ChunkTriage:
 
     def __init__(self, content, rules: dict, kept: list, benchmarks: list[dict], *, signatures=None, scorer=None):
         """kept: triage Items already in the dataset; or `signatures`, a callable that
-        takes the empty index and returns [(key, signature)] to seed it with instead.
+        takes the index and a set of item kinds and returns [(key, signature)] of the
+        dataset's items of those kinds, to seed it with instead.
         scorer: texts -> mean negative log-likelihood per token (a model backend's `score`),
         for the perplexity rule; required when the rules switch it on."""
         from synthesis import triage
@@ -136,13 +137,18 @@ class ChunkTriage:
         near = self.rules["near_duplicates"]
         self.near = triage.NearDuplicateIndex(threshold=near["threshold"], num_perm=near["num_perm"],
                                               shingle=near["shingle"], pack=self.pack)
-        # Seeding with `signatures` waits for the first item that is compared for near
-        # duplicates: a job whose kinds all skip that check (augmentations, error fixes,
-        # pairs) never needs the index, and filling it cost a fixed ~0.1 s per job.
-        self._unseeded = None
+        # Seeding with `signatures` waits for the first item of a kind that is compared for
+        # near duplicates, and takes the dataset's items of that kind only: an item is a
+        # near duplicate of one of its own kind (a doc-QA answer is never one of a program,
+        # a semantic sample not one of an error fix). A job whose kinds all skip the check
+        # (augmentations, error fixes, pairs) never fills the index; and no job computes
+        # signatures of kinds it is not compared with (~0.6 ms a sample: at 10,000 samples
+        # across kinds that was seconds of CPU taken from the sandbox).
+        self._seed = None
+        self._seeded_kinds: set[str] = set()
         if near["on"]:
             if signatures is not None:
-                self._unseeded = signatures
+                self._seed = signatures
             else:
                 self.near.seed(kept)
         self.contamination = self._contamination_index(content, benchmarks)
@@ -176,7 +182,8 @@ class ChunkTriage:
                       for t in Task.objects.filter(language=language).exclude(source="pack")]
         recent = _recent(language)  # which samples seed the index is fixed now, as if it were filled now
         triage = cls(content, rules, [], benchmarks, scorer=scorer,
-                     signatures=lambda index: _recent_signatures(language, index, recent))
+                     signatures=lambda index, kinds: _recent_signatures(
+                         language, index, [(pk, h) for pk, h, kind in recent if kind in kinds]))
         triage.language_pk = language.pk
         return triage
 
@@ -195,11 +202,13 @@ class ChunkTriage:
                                          kind="pair"))
             else:
                 triage_items.append(Item(id=str(index), prompt=v.prompt, code=v.code, kind=v.sample_kind))
-        if self._unseeded is not None and any(
-                i.kind not in self.rules["near_duplicates"]["skip_kinds"] for i in triage_items):
-            seed, self._unseeded = self._unseeded, None
-            for key, signature in seed(self.near):
-                self.near.add(key, "", signature)
+        if self._seed is not None:
+            skip = self.rules["near_duplicates"]["skip_kinds"]
+            kinds = {i.kind for i in triage_items if i.kind not in skip} - self._seeded_kinds
+            if kinds:
+                self._seeded_kinds |= kinds
+                for key, signature in self._seed(self.near, kinds):
+                    self.near.add(key, "", signature)
         indexed = len(self.near)
         decisions = self.triage.triage(triage_items, self.rules, pack=self.pack, heldout=self.contamination,
                                        near_index=self.near, perplexity=self.scorer)
@@ -208,15 +217,12 @@ class ChunkTriage:
                 if "perplexity" in d.scores:
                     _record_perplexity(v, d.scores["perplexity"])
         kept, counts = [], {"duplicates": 0, "auto_rejected": 0}
-        unindexed = []  # kept samples of kinds the near-duplicate check skips
         for v, d in zip(items, decisions):
             if v.kind == "sample" and d.content_hash:
                 v.content_hash = d.content_hash  # triage's key is the store's (store.item_hash)
             if d.action == "reject" and d.reason in DROPPED:
                 counts["duplicates"] += 1
                 continue
-            if v.kind == "sample" and v.sample_kind in self.rules["near_duplicates"]["skip_kinds"]:
-                unindexed.append(v)
             if d.action == "reject":
                 v.status, counts["auto_rejected"] = "auto_rejected", counts["auto_rejected"] + 1
                 # per reason too, so the report can say what the rules caught
@@ -225,17 +231,12 @@ class ChunkTriage:
             if d.reason:
                 v.triage_reason = (f"{d.reason}: {d.detail}" + (f" ({d.matched})" if d.matched else ""))[:200]
             kept.append(v)
-        self._remember_signatures(items, indexed, unindexed)
+        self._remember_signatures(items, indexed)
         return kept, counts
 
-    def _remember_signatures(self, items: list, indexed: int, unindexed: list) -> None:
-        """Signatures of the samples this chunk keeps, by the content hash they will be
-        stored under, so the next job's index need not compute them again: those triage
-        just computed, and those of the kinds it does not compare (augmentations, error
-        fixes). The next index starts from every recent sample, whatever its kind; made
-        there, those signatures held up the first triage of the job after an error-fix or
-        augmentation job (~0.25 s measured, while the sandbox waited); made here, they
-        overlap this job's sandbox batches."""
+    def _remember_signatures(self, items: list, indexed: int) -> None:
+        """The signatures triage just computed for this chunk's samples, by the content hash
+        they will be stored under, so the next job of their kind need not compute them again."""
         from synthesis.store import item_hash
 
         if self.language_pk is None or not self.rules["near_duplicates"]["on"]:
@@ -248,12 +249,6 @@ class ChunkTriage:
             if v.kind == "sample":
                 v.content_hash = v.content_hash or item_hash(self.pack, v.prompt, v.code)
                 cache[v.content_hash] = self.near._signatures[serial]
-        for v in unindexed:
-            if len(cache) >= 2 * NEAR_SEEDS:
-                return
-            v.content_hash = v.content_hash or item_hash(self.pack, v.prompt, v.code)
-            if v.content_hash not in cache:
-                cache[v.content_hash] = _signature_of(self.near, v.prompt, v.code)
 
 
 def _record_perplexity(v, nll: float) -> None:
@@ -277,10 +272,10 @@ def _signature_key(language_pk, index) -> tuple:
     return (language_pk, getattr(index.pack, "line_comment", ""), index.num_perm, index.shingle, index.keep)
 
 
-def _recent(language: Language) -> list[tuple[int, str]]:
-    """(id, content hash) of the language's NEAR_SEEDS most recent samples, newest first."""
+def _recent(language: Language) -> list[tuple[int, str, str]]:
+    """(id, content hash, kind) of the language's NEAR_SEEDS most recent samples, newest first."""
     return list(Sample.objects.filter(language=language).order_by("-id")
-                .values_list("id", "content_hash")[:NEAR_SEEDS])
+                .values_list("id", "content_hash", "kind")[:NEAR_SEEDS])
 
 
 def _recent_signatures(language: Language, index, recent: list[tuple[int, str]]) -> list[tuple[str, object]]:
@@ -296,8 +291,10 @@ def _recent_signatures(language: Language, index, recent: list[tuple[int, str]])
                 "content_hash", "prompt", "code"):
             fresh[h] = _signature_of(index, prompt, code)
     signatures = {h: known.get(h) or fresh.get(h) for _, h in recent}
-    # Only what is still recent stays cached, so the cache never outgrows NEAR_SEEDS per language.
-    _signatures[key] = {h: v for h, v in signatures.items() if v is not None}
+    cache = _signatures.setdefault(key, {})
+    if len(cache) + len(fresh) > 2 * NEAR_SEEDS:
+        cache.clear()  # what is still recent is read again, kind by kind, as jobs need it
+    cache.update((h, v) for h, v in signatures.items() if v is not None)
     return [(f"sample:{pk}", signatures[h]) for pk, h in reversed(recent) if signatures[h] is not None]
 
 
